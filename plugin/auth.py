@@ -1,0 +1,183 @@
+"""Who may talk to the plugin: the admin password, login tokens, lockout.
+
+The password is kept only as a salted scrypt hash in a 0600 file of the
+runtime directory. Tokens live in memory: they travel in the FSI body (no
+cookies, hence no CSRF from a foreign page), expire after an idle time with
+sliding renewal, and never outlive an absolute cap. Changing the password
+(from any process: the file's identity is checked) drops every token.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from plugin.errors import Err, FsiError
+
+ADMIN_USER = "admin"
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW = 600.0
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def hash_password(password: str, salt: bytes | None = None) -> dict[str, object]:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return {"scheme": "scrypt", **_SCRYPT, "salt": _b64(salt), "hash": _b64(digest)}
+
+
+def _verify(record: dict[str, object], password: str) -> bool:
+    salt = base64.b64decode(str(record["salt"]))
+    expected = base64.b64decode(str(record["hash"]))
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=len(expected),
+                            n=int(record["n"]), r=int(record["r"]), p=int(record["p"]))
+    return hmac.compare_digest(digest, expected)
+
+
+class PasswordFile:
+    """The admin's password hash on disk (mode 0600, written atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def set(self, password: str) -> None:
+        if not password:
+            raise FsiError(Err.PARAMS, "the password must not be empty")
+        tmp = self.path.with_name(".%s.tmp" % self.path.name)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"user": ADMIN_USER, **hash_password(password)}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+    def ensure(self, seed: str | None) -> str | None:
+        """Create the file on first run; return a generated password to show once."""
+        if self.exists():
+            return None
+        password = seed or secrets.token_urlsafe(12)
+        self.set(password)
+        return None if seed else password
+
+    def identity(self) -> tuple[int, int, int]:
+        st = self.path.stat()
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def load(self) -> dict[str, object]:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError) as exc:
+            raise FsiError(Err.LOAD, "cannot read the password file %s: %s"
+                           % (self.path, exc)) from None
+
+
+@dataclass
+class _Session:
+    created: float
+    last_used: float
+
+
+def _key(token: str) -> str:
+    # Sessions are looked up by a digest of the token, so the lookup itself
+    # compares no secret bytes and a memory dump holds no usable token.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Authenticator:
+    """Checks passwords and tokens for the FSI endpoint."""
+
+    def __init__(self, passwords: PasswordFile, idle: float, lifetime: float,
+                 clock=time.monotonic) -> None:
+        self.passwords = passwords
+        self.idle = idle
+        self.lifetime = lifetime
+        self._clock = clock
+        self._sessions: dict[str, _Session] = {}
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._identity: tuple[int, int, int] | None = None
+        self._record: dict[str, object] = {}
+        self._dummy = hash_password(secrets.token_urlsafe(16))
+
+    def _current_record(self) -> dict[str, object]:
+        """The password record; when another process changed it, drop all tokens."""
+        try:
+            identity = self.passwords.identity()
+        except OSError as exc:
+            raise FsiError(Err.LOAD, "no password file at %s: %s"
+                           % (self.passwords.path, exc.strerror)) from None
+        if identity != self._identity:
+            self._record = self.passwords.load()
+            if self._identity is not None:
+                self._sessions.clear()
+            self._identity = identity
+        return self._record
+
+    def login(self, username: object, password: object, address: str) -> dict[str, object]:
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise FsiError(Err.NO_INPUT if username is None or password is None else Err.PARAMS,
+                           "login needs params.username and params.password as strings")
+        with self._lock:
+            now = self._clock()
+            failures = self._failures[address]
+            while failures and failures[0] <= now - LOCKOUT_WINDOW:
+                failures.popleft()
+            if len(failures) >= LOCKOUT_FAILURES:
+                retry = int(failures[0] + LOCKOUT_WINDOW - now) + 1
+                raise FsiError(Err.LOCKED, "too many wrong passwords; try again in %d s" % retry,
+                               {"retry_after": retry})
+            record = self._current_record()
+        # scrypt outside the lock; a wrong user is checked against a dummy hash
+        # so that both failures take the same time.
+        user_ok = hmac.compare_digest(username.encode(), str(record.get("user", "")).encode())
+        password_ok = _verify(record if user_ok else self._dummy, password)
+        with self._lock:
+            if not (user_ok and password_ok):
+                self._failures[address].append(self._clock())
+                raise FsiError(Err.AUTHORIZE, "wrong username or password")
+            self._failures.pop(address, None)
+            token = secrets.token_urlsafe(32)
+            now = self._clock()
+            self._sessions[_key(token)] = _Session(created=now, last_used=now)
+            self._prune(now)
+        return {"token": token, "expires_in": int(self.idle)}
+
+    def check(self, token: str | None) -> None:
+        """Accept a valid token (renewing its idle time) or raise 9984/9988."""
+        if not token:
+            raise FsiError(Err.NOT_LOGGED_IN, "not logged in: call login and send its token")
+        with self._lock:
+            self._current_record()
+            now = self._clock()
+            key = _key(token)
+            session = self._sessions.get(key)
+            if session is None or not self._alive(session, now):
+                self._sessions.pop(key, None)
+                raise FsiError(Err.AUTHORIZE, "the token is invalid or expired: log in again")
+            session.last_used = now
+
+    def logout(self, token: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(_key(token or ""), None)
+
+    def _alive(self, session: _Session, now: float) -> bool:
+        return now - session.last_used < self.idle and now - session.created < self.lifetime
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, s in self._sessions.items() if not self._alive(s, now)]:
+            del self._sessions[key]

@@ -1,0 +1,105 @@
+"""The ``qbittorrent-fsi`` command: run the stack, serve the plugin, manage the password."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import shutil
+import sys
+
+from plugin.auth import PasswordFile
+from plugin.runtime import CONF_DIR, prepare_home
+from plugin.settings import Settings
+
+QBITTORRENT_BINARY = "qbittorrent-nox"
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        sys.exit("qbittorrent-fsi: %s" % exc)
+
+
+def _supervisor_env(settings: Settings) -> dict[str, str]:
+    """The environment conf/supervisord.conf expands (%(ENV_FSI_*)s)."""
+    env = dict(os.environ)
+    env.update(FSI_HOME=str(settings.home), FSI_PYTHON=settings.python,
+               FSI_HOST=settings.host, FSI_PORT=str(settings.port))
+    return env
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    """Prepare FSI_HOME and run supervisord in the foreground (Ctrl-C stops everything)."""
+    settings = _settings()
+    if shutil.which(QBITTORRENT_BINARY) is None:
+        sys.exit("qbittorrent-fsi: %s is not installed. On Debian/Ubuntu: "
+                 "sudo apt-get install -y qbittorrent-nox" % QBITTORRENT_BINARY)
+    password = prepare_home(settings)
+    print("qbittorrent-fsi: runtime directory %s" % settings.home)
+    print("qbittorrent-fsi: FSI endpoint http://%s:%d/include/index.php"
+          % (settings.host, settings.port))
+    if password:
+        print("qbittorrent-fsi: admin password (shown once, change it with "
+              "'qbittorrent-fsi passwd'): %s" % password)
+    print("qbittorrent-fsi: press Ctrl-C to stop qBittorrent and the plugin", flush=True)
+    supervisord = shutil.which("supervisord", path=os.path.dirname(sys.executable)) or "supervisord"
+    os.execvpe(supervisord, [supervisord, "-n", "-c", str(CONF_DIR / "supervisord.conf")],
+               _supervisor_env(settings))
+
+
+def cmd_ctl(args: argparse.Namespace) -> None:
+    """supervisorctl against this stack's supervisord."""
+    settings = _settings()
+    ctl = shutil.which("supervisorctl", path=os.path.dirname(sys.executable)) or "supervisorctl"
+    os.execvpe(ctl, [ctl, "-c", str(CONF_DIR / "supervisord.conf"), *args.args],
+               _supervisor_env(settings))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Serve the FSI endpoint with waitress (what supervisord runs)."""
+    import waitress
+
+    from plugin.web import create_app
+
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    waitress.serve(create_app(settings), host=settings.host, port=settings.port,
+                   threads=settings.threads, ident="qbittorrent-fsi",
+                   max_request_body_size=16 * 1024 * 1024, _quiet=True)
+
+
+def cmd_passwd(args: argparse.Namespace) -> None:
+    """Set the admin password; every token issued before stops working."""
+    settings = _settings()
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("New admin password: ")
+        if password != getpass.getpass("Repeat it: "):
+            sys.exit("qbittorrent-fsi: the passwords differ; nothing changed")
+    if len(password) < 8:
+        sys.exit("qbittorrent-fsi: use at least 8 characters; nothing changed")
+    PasswordFile(settings.auth_file).set(password)
+    print("qbittorrent-fsi: password changed; logged-in sessions must log in again")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="qbittorrent-fsi", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help=cmd_run.__doc__).set_defaults(func=cmd_run)
+    sub.add_parser("serve", help=cmd_serve.__doc__).set_defaults(func=cmd_serve)
+    ctl = sub.add_parser("ctl", help=cmd_ctl.__doc__)
+    ctl.add_argument("args", nargs=argparse.REMAINDER)
+    ctl.set_defaults(func=cmd_ctl)
+    passwd = sub.add_parser("passwd", help=cmd_passwd.__doc__)
+    passwd.add_argument("--stdin", action="store_true", help="read the password from stdin")
+    passwd.set_defaults(func=cmd_passwd)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The FSI commands: their parameters, who may call them, what they answer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from plugin.auth import Authenticator
+from plugin.errors import Err, FsiError
+from plugin.lifecycle import QbittorrentService, validate_port
+from plugin.protocol import FsiRequest
+
+
+@dataclass(frozen=True)
+class Call:
+    """One FSI request with what the web layer knows about its sender."""
+
+    request: FsiRequest
+    address: str
+    host: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.request.params
+
+
+Handler = Callable[[Call], "dict[str, Any] | None"]
+
+
+def _accept_params(call: Call, *names: str) -> None:
+    unknown = sorted(set(call.params) - set(names))
+    if unknown:
+        raise FsiError(Err.PARAMS, "unknown parameter(s) for %s: %s"
+                       % (call.request.cmd, ", ".join(unknown)))
+
+
+def _wait_param(call: Call) -> float | None:
+    wait = call.params.get("wait")
+    if wait is None:
+        return None
+    if type(wait) not in (int, float) or not 0 <= wait <= 18:
+        raise FsiError(Err.PARAMS, "wait must be a number of seconds from 0 to 18")
+    return float(wait)
+
+
+class CommandTable:
+    """Maps ``cmd`` names to handlers; everything but ``login`` needs a token."""
+
+    PUBLIC = frozenset({"login"})
+
+    def __init__(self, service: QbittorrentService, auth: Authenticator) -> None:
+        self.service = service
+        self.auth = auth
+        self.handlers: dict[str, Handler] = {
+            "login": self.login,
+            "logout": self.logout,
+            "start": self.start,
+            "stop": self.stop,
+            "restart": self.restart,
+            "status": self.status,
+        }
+
+    def dispatch(self, call: Call) -> dict[str, Any] | None:
+        handler = self.handlers.get(call.request.cmd)
+        if handler is None:
+            raise FsiError(Err.REQUEST_FAILED, "unknown command %r (known: %s)"
+                           % (call.request.cmd, ", ".join(sorted(self.handlers))))
+        if call.request.cmd not in self.PUBLIC:
+            self.auth.check(call.request.token)
+        return handler(call)
+
+    def login(self, call: Call) -> dict[str, Any]:
+        _accept_params(call, "username", "password")
+        return self.auth.login(call.params.get("username"), call.params.get("password"),
+                               call.address)
+
+    def logout(self, call: Call) -> None:
+        _accept_params(call)
+        self.auth.logout(call.request.token)
+
+    def start(self, call: Call) -> dict[str, Any]:
+        _accept_params(call, "port")
+        port = call.params.get("port")
+        return self._with_url(self.service.start(None if port is None else validate_port(port)),
+                              call)
+
+    def stop(self, call: Call) -> dict[str, Any]:
+        _accept_params(call, "wait")
+        return self._with_url(self.service.stop(_wait_param(call)), call)
+
+    def restart(self, call: Call) -> dict[str, Any]:
+        _accept_params(call)
+        return self._with_url(self.service.restart(), call)
+
+    def status(self, call: Call) -> dict[str, Any]:
+        _accept_params(call)
+        return self._with_url(self.service.status(), call)
+
+    @staticmethod
+    def _with_url(status: dict[str, Any], call: Call) -> dict[str, Any]:
+        """Add the Web UI address as the caller's browser would reach it."""
+        if status.get("port"):
+            host = call.host or "127.0.0.1"
+            if ":" in host and not host.startswith("["):
+                host = "[%s]" % host
+            status["webui_url"] = "http://%s:%d/" % (host, status["port"])
+        else:
+            status["webui_url"] = None
+        return status

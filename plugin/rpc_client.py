@@ -1,0 +1,148 @@
+"""The only code that speaks XML-RPC to supervisord.
+
+``SupervisorTransport`` is not thread-safe, so every thread gets its own
+proxy (kept in a ``threading.local`` so that the persistent connection to
+supervisord is reused across requests on that thread). Each connection has a
+socket timeout; note that a client-side timeout does not cancel the action
+inside supervisord.
+"""
+from __future__ import annotations
+
+import errno
+import http.client
+import socket
+import threading
+import xmlrpc.client
+from typing import Any
+
+from supervisor.xmlrpc import Faults, SupervisorTransport
+
+from plugin.errors import Err, FsiError
+
+__all__ = ["Faults", "SupervisorClient", "SupervisorFault"]
+
+
+class SupervisorFault(Exception):
+    """supervisord answered with an XML-RPC fault (see ``supervisor.xmlrpc.Faults``)."""
+
+    def __init__(self, code: int, text: str) -> None:
+        self.code = code
+        self.text = text
+        super().__init__(code, text)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _TimeoutTransport(SupervisorTransport):
+    def __init__(self, serverurl: str, timeout: float) -> None:
+        super().__init__(serverurl=serverurl)
+        if serverurl.startswith("unix://"):
+            self._get_connection = lambda: _UnixConnection(serverurl[7:], timeout)
+        else:
+            inner = self._get_connection
+
+            def with_timeout() -> http.client.HTTPConnection:
+                conn = inner()
+                conn.timeout = timeout
+                return conn
+
+            self._get_connection = with_timeout
+
+
+class SupervisorClient:
+    """Calls into supervisord's ``supervisor`` RPC namespace, one proxy per thread."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _proxy(self) -> Any:
+        proxy = getattr(self._local, "proxy", None)
+        if proxy is None:
+            transport = _TimeoutTransport(self.url, self.timeout)
+            proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+            self._local.proxy = proxy
+            self._local.transport = transport
+        return proxy
+
+    def _drop(self) -> None:
+        transport = getattr(self._local, "transport", None)
+        if transport is not None:
+            transport.close()
+        self._local.proxy = self._local.transport = None
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Call ``supervisor.<method>``; faults raise SupervisorFault, I/O raises FsiError."""
+        for attempt in (1, 2):
+            try:
+                return getattr(self._proxy().supervisor, method)(*args)
+            except xmlrpc.client.Fault as fault:
+                raise SupervisorFault(fault.faultCode, fault.faultString) from None
+            except socket.timeout:
+                self._drop()
+                raise FsiError(Err.TIMEOUT, "supervisord did not answer %s within %gs"
+                               % (method, self.timeout)) from None
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # A kept-alive connection closed by supervisord (restart): retry once fresh.
+                self._drop()
+                if attempt == 2:
+                    raise FsiError(Err.SERVER_OFFLINE, "supervisord closed the connection") from None
+            except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as exc:
+                self._drop()
+                raise FsiError(Err.SERVER_OFFLINE, _offline_reason(self.url, exc)) from None
+        raise AssertionError("unreachable")
+
+    # The calls the plugin needs, named for what they do.
+
+    def process_info(self, name: str) -> dict[str, Any]:
+        return self.call("getProcessInfo", name)
+
+    def start_process(self, name: str) -> None:
+        self.call("startProcess", name, False)
+
+    def stop_process(self, name: str) -> None:
+        self.call("stopProcess", name, False)
+
+    def reload_group(self, group: str) -> None:
+        """Apply a changed program config the way ``supervisorctl update`` does."""
+        added, changed, removed = self.call("reloadConfig")[0]
+        if group in changed or group in removed:
+            try:
+                self.call("removeProcessGroup", group)
+            except SupervisorFault as fault:
+                if fault.code != Faults.BAD_NAME:
+                    raise
+        if group in changed or group in added:
+            self.call("addProcessGroup", group)
+
+    def tail_stdout(self, name: str, length: int) -> str:
+        return self.call("tailProcessStdoutLog", name, 0, length)[0]
+
+    def tail_stderr(self, name: str, length: int) -> str:
+        return self.call("tailProcessStderrLog", name, 0, length)[0]
+
+    def supervisor_version(self) -> str:
+        return self.call("getSupervisorVersion")
+
+
+def _offline_reason(url: str, exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
+        return "supervisord is not running (no listener at %s)" % url
+    if isinstance(exc, OSError) and exc.errno == errno.EACCES:
+        return "no permission to use the supervisord socket %s" % url
+    return "supervisord is not reachable at %s: %s" % (url, exc)

@@ -1,0 +1,39 @@
+"""Preparing the runtime directory (``FSI_HOME``) before supervisord starts.
+
+Everything that changes at run time lives there: the supervisor socket,
+logs, the live copy of the qBittorrent program config (the plugin rewrites
+its port), the qBittorrent profile and the password hash. The checkout's
+``conf/`` only holds templates, so running leaves ``git status`` clean.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from plugin.auth import PasswordFile
+from plugin.settings import Settings
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+PRESETS = {"loopback": "qBittorrent-loopback.conf", "lan": "qBittorrent-lan.conf"}
+
+
+def profile_config(profile: Path) -> Path:
+    """qBittorrent's own config file inside a ``--profile`` directory."""
+    return profile / "qBittorrent" / "config" / "qBittorrent.conf"
+
+
+def prepare_home(settings: Settings, conf_dir: Path = CONF_DIR) -> str | None:
+    """Create what supervisord and qBittorrent need; return a new admin password to show.
+
+    Existing files are never overwritten: the live program config keeps the
+    last port, and qBittorrent's profile is only seeded before its first start.
+    """
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (settings.home / "log").mkdir(mode=0o700, exist_ok=True)
+    if not settings.program_conf.exists():
+        shutil.copyfile(conf_dir / "qbittorrent.ini", settings.program_conf)
+    seeded = profile_config(settings.profile)
+    if not seeded.exists():
+        seeded.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copyfile(conf_dir / PRESETS[settings.network], seeded)
+    return PasswordFile(settings.auth_file).ensure(settings.password)

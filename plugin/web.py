@@ -1,0 +1,114 @@
+"""The Bottle app: the FSI endpoint and one error path that always answers FSI JSON.
+
+NAS pages post with jQuery and only look at ``err`` in a 200 answer, so every
+FSI outcome, errors included, is HTTP 200 with a JSON body. The body is read
+raw whatever the Content-Type says (jQuery often sends form-urlencoded).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import bottle
+
+from plugin.auth import Authenticator, PasswordFile
+from plugin.commands import Call, CommandTable
+from plugin.errors import Err, FsiError
+from plugin.lifecycle import QbittorrentService
+from plugin.rpc_client import SupervisorFault
+from plugin.protocol import JSON_CONTENT_TYPE, decode_request, encode_answer, encode_error
+from plugin.settings import Settings
+
+ENDPOINT = "/include/index.php"
+MAX_BODY = 64 * 1024
+
+log = logging.getLogger("qbittorrent_fsi")
+
+_HEADERS = {
+    "Content-Type": JSON_CONTENT_TYPE,
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _json_response(body: bytes, status: int = 200) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(body=body, status=status, headers=_HEADERS)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise FsiError(Err.CONTENT, "bad Content-Length header") from None
+    if length > MAX_BODY:
+        raise FsiError(Err.REQUEST_FAILED, "request body too large: %d bytes, at most %d"
+                       % (length, MAX_BODY))
+    body = environ["wsgi.input"].read(min(length, MAX_BODY) if length else MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise FsiError(Err.REQUEST_FAILED, "request body too large: at most %d bytes" % MAX_BODY)
+    return body
+
+
+def _caller_host(environ: dict[str, Any]) -> str:
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or ""
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else ""
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def as_fsi_error(exc: BaseException) -> FsiError:
+    """The FSI form of any failure that reached the web layer."""
+    if isinstance(exc, FsiError):
+        return exc
+    if isinstance(exc, SupervisorFault):
+        return FsiError(Err.FAILED, "supervisord refused: %s" % exc.text)
+    log.error("unexpected error", exc_info=exc)
+    return FsiError(Err.SYSTEM, "internal error in the plugin (%s); see its log"
+                    % type(exc).__name__)
+
+
+def create_app(settings: Settings, commands: CommandTable | None = None) -> bottle.Bottle:
+    """Build the plugin's WSGI app; ``commands`` may be injected by tests."""
+    if commands is None:
+        auth = Authenticator(PasswordFile(settings.auth_file), settings.token_idle,
+                             settings.token_max)
+        commands = CommandTable(QbittorrentService(settings), auth)
+    app = bottle.Bottle(catchall=True, autojson=False)
+
+    def answer(call_body: bytes, environ: dict[str, Any]) -> bottle.HTTPResponse:
+        try:
+            request = decode_request(call_body)
+            results = commands.dispatch(Call(request, environ.get("REMOTE_ADDR", ""),
+                                             _caller_host(environ)))
+            return _json_response(encode_answer(Err.SUCCEED, "ok", results))
+        except Exception as exc:  # every failure becomes FSI JSON, here and only here
+            return _json_response(encode_error(as_fsi_error(exc)))
+
+    @app.post(ENDPOINT)
+    def endpoint() -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        try:
+            body = _read_body(environ)
+        except FsiError as error:
+            return _json_response(encode_error(error))
+        return answer(body, environ)
+
+    @app.route(ENDPOINT, method=["GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
+    def wrong_method() -> bottle.HTTPResponse:
+        return _json_response(encode_error(FsiError(
+            Err.REQUEST_FAILED, "commands are sent by POST with a JSON body")))
+
+    def on_error(error: bottle.HTTPError) -> bytes:
+        # Bottle calls this for unknown paths and for exceptions that escaped a
+        # handler; either way the caller gets FSI JSON, never a traceback page.
+        if error.status_code == 404:
+            fsi = FsiError(Err.NOT_EXISTS, "no such path: commands go to POST %s" % ENDPOINT)
+        else:
+            fsi = as_fsi_error(error.exception or RuntimeError(error.body))
+            bottle.response.status = 200
+        for name, value in _HEADERS.items():
+            bottle.response.set_header(name, value)
+        return encode_error(fsi)
+
+    app.default_error_handler = on_error  # type: ignore[method-assign]
+    return app

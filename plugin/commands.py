@@ -79,9 +79,9 @@ class CommandTable:
 
     def start(self, call: Call) -> dict[str, Any]:
         _accept_params(call, "port")
-        port = call.params.get("port")
-        return self._with_url(self.service.start(None if port is None else validate_port(port)),
-                              call)
+        # An absent port means "the configured one"; an explicit null is an error.
+        port = validate_port(call.params["port"]) if "port" in call.params else None
+        return self._with_url(self.service.start(port), call)
 
     def stop(self, call: Call) -> dict[str, Any]:
         _accept_params(call, "wait")

@@ -1,0 +1,123 @@
+"""A real qbittorrent-fsi stack for end-to-end tests.
+
+Starts ``qbittorrent-fsi run`` (which execs a real supervisord with the
+project's own conf files) in a fresh runtime directory, with the plugin and
+qBittorrent on free loopback ports, and talks to it from outside over HTTP.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+PASSWORD = "e2e-password"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def accepting(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(check, timeout: float = 15.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
+
+
+class Stack:
+    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+        missing = [b for b in ("qbittorrent-nox",) if shutil.which(b) is None]
+        if missing:
+            raise RuntimeError("end-to-end tests need %s on PATH (apt-get install -y "
+                               "qbittorrent-nox); they never skip" % ", ".join(missing))
+        # Short path: unix socket paths are limited to 107 bytes.
+        self.home = Path(tempfile.mkdtemp(prefix="fsi-e2e-"))
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d/include/index.php" % self.port
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FSI_")}
+        self.env.update(FSI_HOME=str(self.home), FSI_PORT=str(self.port),
+                        FSI_HOST="127.0.0.1", FSI_PASSWORD=PASSWORD)
+        self.env.update(extra_env or {})
+        self.token: str | None = None
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def program_conf(self) -> Path:
+        return self.home / "qbittorrent.ini"
+
+    def start(self) -> "Stack":
+        self.output = open(self.home / "run.out", "wb")
+        self.process = subprocess.Popen([sys.executable, "-m", "plugin", "run"], env=self.env,
+                                        stdout=self.output, stderr=subprocess.STDOUT)
+        if not wait_for(lambda: accepting(self.port) or self.process.poll() is not None):
+            raise RuntimeError("the plugin did not come up: %s" % self.log())
+        if self.process.poll() is not None:
+            raise RuntimeError("qbittorrent-fsi run exited: %s" % self.log())
+        return self
+
+    def log(self) -> str:
+        return (self.home / "run.out").read_text(errors="replace")[-3000:]
+
+    def close(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.output.close()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    # -- talking to the plugin --------------------------------------------
+
+    def post_raw(self, body: bytes, content_type: str = "application/json",
+                 timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(self.url, data=body, method="POST",
+                                         headers={"Content-Type": content_type})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+
+    def post(self, payload: Any, timeout: float = 30.0) -> dict[str, Any]:
+        status, headers, body = self.post_raw(json.dumps(payload).encode(), timeout=timeout)
+        assert status == 200
+        assert headers["Content-Type"] == "application/json; charset=utf-8"
+        return json.loads(body)
+
+    def login(self) -> str:
+        answer = self.post({"cmd": "login",
+                            "params": {"username": "admin", "password": PASSWORD}})
+        assert answer["err"] == 0, answer
+        self.token = answer["results"]["token"]
+        return self.token
+
+    def call(self, cmd: str, **params: Any) -> dict[str, Any]:
+        if self.token is None:
+            self.login()
+        return self.post({"cmd": cmd, "token": self.token, "params": params})
+
+    def ctl(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "plugin", "ctl", *args], env=self.env,
+                                capture_output=True, text=True, timeout=60)
+        return result.stdout + result.stderr

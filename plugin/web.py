@@ -73,7 +73,7 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
         auth = Authenticator(PasswordFile(settings.auth_file), settings.token_idle,
                              settings.token_max)
         commands = CommandTable(QbittorrentService(settings), auth)
-    app = bottle.Bottle(catchall=True, autojson=False)
+    app = bottle.Bottle(catchall=True)
 
     def answer(call_body: bytes, environ: dict[str, Any]) -> bottle.HTTPResponse:
         try:
@@ -100,12 +100,13 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
 
     def on_error(error: bottle.HTTPError) -> bytes:
         # Bottle calls this for unknown paths and for exceptions that escaped a
-        # handler; either way the caller gets FSI JSON, never a traceback page.
+        # handler; either way the caller gets FSI JSON with HTTP 200, never a
+        # traceback page (jQuery callers only read err from a 200).
         if error.status_code == 404:
             fsi = FsiError(Err.NOT_EXISTS, "no such path: commands go to POST %s" % ENDPOINT)
         else:
             fsi = as_fsi_error(error.exception or RuntimeError(error.body))
-            bottle.response.status = 200
+        bottle.response.status = 200
         for name, value in _HEADERS.items():
             bottle.response.set_header(name, value)
         return encode_error(fsi)

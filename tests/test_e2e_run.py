@@ -1,0 +1,43 @@
+"""`qbittorrent-fsi run` (what `make run` calls): first-run password, clean Ctrl-C, missing binary."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+from tests.stack import Stack, accepting, free_port, wait_for
+
+
+def test_first_run_prints_a_password_that_logs_in_and_ctrl_c_stops_everything():
+    stack = Stack()
+    del stack.env["FSI_PASSWORD"]
+    stack.start()
+    try:
+        assert wait_for(lambda: "admin password" in stack.log(), timeout=5)
+        printed = re.search(r"admin password .*: (\S+)", stack.log()).group(1)
+        assert "http://127.0.0.1:%d/include/index.php" % stack.port in stack.log()
+        answer = stack.post({"cmd": "login",
+                             "params": {"username": "admin", "password": printed}})
+        assert answer["err"] == 0
+        stack.token = answer["results"]["token"]
+        port = free_port()
+        pid = stack.call("start", port=port)["results"]["pid"]
+        assert printed not in (stack.home / "auth.json").read_text()
+
+        stack.process.send_signal(signal.SIGINT)
+        assert stack.process.wait(60) == 0
+        assert not accepting(port) and not accepting(stack.port)
+        assert not os.path.exists("/proc/%d" % pid)
+    finally:
+        stack.close()
+
+
+def test_missing_qbittorrent_is_named_with_its_install_command(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSI_")}
+    env.update(FSI_HOME=str(tmp_path), PATH=os.path.dirname(sys.executable))
+    result = subprocess.run([sys.executable, "-m", "plugin", "run"], env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "apt-get install -y qbittorrent-nox" in result.stderr

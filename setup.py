@@ -15,6 +15,8 @@ setup(
         "test": [
             "pytest==9.0.3",
             "hypothesis==6.155.2",
+            "playwright==1.65.2",
+            "qbittorrent-api==2026.10.1",
         ],
     },
     entry_points={"console_scripts": ["qbittorrent-fsi=plugin.cli:main"]},

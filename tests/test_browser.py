@@ -111,6 +111,14 @@ def test_log_in_start_open_web_ui_restart_elsewhere_and_stop(page: Page, stack: 
     expect_state(page, "running")
     assert accepting(other) and not accepting(port)
 
+    # Same port: a plain restart, a new process on it.
+    before = page.locator("#pid").inner_text()
+    page.get_by_role("button", name="Restart", exact=True).click()
+    expect(page.locator("#pid")).not_to_have_text(before, timeout=SLOW)
+    expect_state(page, "running")
+    assert page.locator("#pid").inner_text().isdigit()
+    assert accepting(other)
+
     page.get_by_role("button", name="Stop", exact=True).click()
     expect_state(page, "stopped")
     expect(page.locator("#progress")).to_be_hidden()

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 from plugin.auth import PasswordFile
+from plugin.diagnostics import QBITTORRENT_BINARY
 from plugin.install_conf import DEBIAN_SUPERVISOR_URL, install_conf
 from plugin.runtime import CONF_DIR, prepare_home
 from plugin.settings import Settings
-
-QBITTORRENT_BINARY = "qbittorrent-nox"
 
 
 def _settings() -> Settings:

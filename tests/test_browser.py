@@ -161,6 +161,29 @@ def test_plugin_errors_are_shown_from_msg(page: Page, stack: Stack):
     expect_state(page, "stopped")
 
 
+def test_web_ui_credentials_can_be_changed_and_apply_at_the_next_start(page: Page,
+                                                                        stack: Stack):
+    page.goto(base_url(stack))
+    log_in(page)
+    expect_state(page, "stopped")
+    page.get_by_text("Change these credentials").click()
+    page.get_by_label("New Web UI username").fill("has space")
+    page.get_by_label("New Web UI password").fill("long enough")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#webui-form-error")).to_have_text(
+        "username must be 3 to 64 characters of A-Z a-z 0-9 . _ @ -")
+    page.get_by_label("New Web UI username").fill("nas-admin")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#webui-username")).to_have_text("nas-admin")
+    expect(page.locator("#webui-pending")).to_be_visible()
+    page.get_by_label("Web UI port").fill(str(free_port()))
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect_state(page, "running")
+    expect(page.locator("#webui-pending")).to_be_hidden()
+    credentials = stack.call("webui_credentials")["results"]
+    assert credentials == {"username": "nas-admin", "password": "long enough", "applied": True}
+
+
 def test_language_follows_accept_language_and_can_be_switched(browser: Browser, stack: Stack):
     context = browser.new_context(viewport=PHONE, locale="zh-CN")
     page = context.new_page()

@@ -26,6 +26,8 @@
       webui_title: "qBittorrent Web UI", webui_open: "Open qBittorrent Web UI",
       webui_off: "Start qBittorrent to open its Web UI.", webui_login_with: "Log in there with:",
       webui_pending: "These credentials take effect at the next start or restart.",
+      webui_change: "Change these credentials", webui_new_username: "New Web UI username",
+      webui_new_password: "New Web UI password", save: "Save",
       show: "Show", hide: "Hide", log_title: "qBittorrent log", refresh: "Refresh",
       network_error: "The plugin did not answer; check the connection and try again.",
       session_over: "Your session ended; please log in again.",
@@ -48,6 +50,8 @@
       webui_title: "qBittorrent Web UI", webui_open: "打开 qBittorrent Web UI",
       webui_off: "启动 qBittorrent 后即可打开其 Web UI。", webui_login_with: "在那里使用以下凭据登录：",
       webui_pending: "这些凭据将在下次启动或重启时生效。",
+      webui_change: "修改这些凭据", webui_new_username: "新的 Web UI 用户名",
+      webui_new_password: "新的 Web UI 密码", save: "保存",
       show: "显示", hide: "隐藏", log_title: "qBittorrent 日志", refresh: "刷新",
       network_error: "插件没有响应，请检查连接后重试。",
       session_over: "会话已结束，请重新登录。",
@@ -270,6 +274,20 @@
     revealPassword($("webui-reveal").getAttribute("aria-pressed") === "true");
   }
 
+  async function saveCredentials(event) {
+    event.preventDefault();
+    $("webui-save").disabled = true;
+    const answer = await call("set_webui_credentials", {
+      username: $("webui-new-username").value, password: $("webui-new-password").value });
+    $("webui-save").disabled = false;
+    if (sessionEnded(answer)) return;
+    show($("webui-form-error"), answer.err === ERR.OK ? "" : answer.msg);
+    if (answer.err !== ERR.OK) return;
+    $("webui-new-password").value = "";
+    $("webui-change").open = false;
+    loadCredentials();
+  }
+
   async function loadVersions() {
     const answer = await call("version");
     if (answer.err === ERR.OK) $("versions").textContent = t("versions", answer.results);
@@ -294,6 +312,7 @@
   $("port").addEventListener("input", () => { portEdited = true; });
   $("webui-reveal").addEventListener("click", () =>
     revealPassword($("webui-reveal").getAttribute("aria-pressed") !== "true"));
+  $("webui-form").addEventListener("submit", saveCredentials);
   $("log-card").addEventListener("toggle", () => { if ($("log-card").open) loadLog(); });
   $("log-refresh").addEventListener("click", loadLog);
 

@@ -39,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                  "sudo apt-get install -y qbittorrent-nox" % QBITTORRENT_BINARY)
     password = prepare_home(settings)
     print("qbittorrent-fsi: runtime directory %s" % settings.home)
-    print("qbittorrent-fsi: FSI endpoint http://%s:%d/include/index.php"
+    print("qbittorrent-fsi: page http://%s:%d/ (FSI endpoint: POST /include/index.php)"
           % (settings.host, settings.port))
     if password:
         print("qbittorrent-fsi: admin password (shown once, change it with "

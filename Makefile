@@ -4,7 +4,7 @@ VENV ?= .venv
 export FSI_HOME ?= $(CURDIR)/var
 BIN := $(VENV)/bin
 
-.PHONY: run test ctl bench clean
+.PHONY: run test ctl bench clean screenshot
 
 $(BIN)/qbittorrent-fsi: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ run: $(BIN)/qbittorrent-fsi
 
 test: $(BIN)/qbittorrent-fsi
 	$(BIN)/pytest
+
+# Refresh docs/screenshot.png from the browser journey test (real stack, Debian's chromium).
+screenshot: $(BIN)/qbittorrent-fsi
+	UPDATE_SCREENSHOT=1 $(BIN)/pytest tests/test_browser.py -k start_open
 
 ctl: $(BIN)/qbittorrent-fsi
 	$(BIN)/qbittorrent-fsi ctl $(ARGS)

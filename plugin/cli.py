@@ -7,12 +7,13 @@ import logging
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from plugin.auth import PasswordFile
+from plugin.diagnostics import QBITTORRENT_BINARY
+from plugin.install_conf import DEBIAN_SUPERVISOR_URL, install_conf
 from plugin.runtime import CONF_DIR, prepare_home
 from plugin.settings import Settings
-
-QBITTORRENT_BINARY = "qbittorrent-nox"
 
 
 def _settings() -> Settings:
@@ -38,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                  "sudo apt-get install -y qbittorrent-nox" % QBITTORRENT_BINARY)
     password = prepare_home(settings)
     print("qbittorrent-fsi: runtime directory %s" % settings.home)
-    print("qbittorrent-fsi: FSI endpoint http://%s:%d/include/index.php"
+    print("qbittorrent-fsi: page http://%s:%d/ (FSI endpoint: POST /include/index.php)"
           % (settings.host, settings.port))
     if password:
         print("qbittorrent-fsi: admin password (shown once, change it with "
@@ -86,6 +87,21 @@ def cmd_passwd(args: argparse.Namespace) -> None:
     print("qbittorrent-fsi: password changed; logged-in sessions must log in again")
 
 
+def cmd_install_conf(args: argparse.Namespace) -> None:
+    """Write program snippets with absolute paths for an existing supervisord's conf.d."""
+    settings = _settings()
+    written = install_conf(settings, Path(args.dest).absolute(), args.supervisor_url)
+    password = prepare_home(settings)
+    for path in written:
+        print("qbittorrent-fsi: wrote %s" % path)
+    print("qbittorrent-fsi: runtime directory %s; qBittorrent's port is in %s"
+          % (settings.home, settings.program_conf))
+    if password:
+        print("qbittorrent-fsi: admin password (shown once): %s" % password)
+    print("qbittorrent-fsi: now run `supervisorctl update`; the plugin listens on "
+          "http://%s:%d/" % (settings.host, settings.port))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="qbittorrent-fsi", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     passwd = sub.add_parser("passwd", help=cmd_passwd.__doc__)
     passwd.add_argument("--stdin", action="store_true", help="read the password from stdin")
     passwd.set_defaults(func=cmd_passwd)
+    install = sub.add_parser("install-conf", help=cmd_install_conf.__doc__)
+    install.add_argument("--dest", required=True,
+                         help="the supervisor include directory, e.g. /etc/supervisor/conf.d")
+    install.add_argument("--supervisor-url", default=DEBIAN_SUPERVISOR_URL,
+                         help="that supervisord's RPC socket (default: %(default)s, Debian's)")
+    install.set_defaults(func=cmd_install_conf)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from plugin import diagnostics
 from plugin.auth import Authenticator
 from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService, validate_port
 from plugin.protocol import FsiRequest
+from plugin.qbt_profile import profile_log, validate_credentials
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class CommandTable:
             "stop": self.stop,
             "restart": self.restart,
             "status": self.status,
+            "log": self.log,
+            "version": self.version,
+            "webui_credentials": self.webui_credentials,
+            "set_webui_credentials": self.set_webui_credentials,
         }
 
     def dispatch(self, call: Call) -> dict[str, Any] | None:
@@ -94,6 +100,33 @@ class CommandTable:
     def status(self, call: Call) -> dict[str, Any]:
         _accept_params(call)
         return self._with_url(self.service.status(), call)
+
+    def log(self, call: Call) -> dict[str, Any]:
+        _accept_params(call, "lines", "source")
+        lines = diagnostics.validate_lines(call.params.get("lines"))
+        source = diagnostics.validate_source(call.params.get("source"))
+        if source == "qbittorrent":
+            text = diagnostics.tail_file(profile_log(self.service.settings.profile), lines)
+        else:
+            text = diagnostics.tail_output(self.service.client, self.service.name, source, lines)
+        return {"source": source, "lines": text}
+
+    def version(self, call: Call) -> dict[str, Any]:
+        _accept_params(call)
+        return diagnostics.versions(self.service.client)
+
+    def webui_credentials(self, call: Call) -> dict[str, Any]:
+        _accept_params(call)
+        return self.service.webui.get()
+
+    def set_webui_credentials(self, call: Call) -> dict[str, Any]:
+        _accept_params(call, "username", "password")
+        username, password = validate_credentials(call.params.get("username"),
+                                                  call.params.get("password"))
+        running = self.service.status()["running"]
+        self.service.webui.set(username, password)
+        return {"username": username, "applied": False, "restart_required": running,
+                "note": "applied at the next start%s" % (": use restart" if running else "")}
 
     @staticmethod
     def _with_url(status: dict[str, Any], call: Call) -> dict[str, Any]:

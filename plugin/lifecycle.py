@@ -18,6 +18,7 @@ from supervisor.states import ProcessStates, getProcessStateDescription
 from plugin.errors import Err, FsiError
 from plugin.ports import accepting, port_in_use, wait_until
 from plugin.program_config import ProgramConfig, port_in_command
+from plugin.qbt_profile import WebuiCredentials
 from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
 from plugin.settings import Settings
 
@@ -47,11 +48,13 @@ class QbittorrentService:
     """qBittorrent as supervisord's program ``settings.program``."""
 
     def __init__(self, settings: Settings, client: SupervisorClient | None = None,
-                 config: ProgramConfig | None = None) -> None:
+                 config: ProgramConfig | None = None,
+                 webui: WebuiCredentials | None = None) -> None:
         self.settings = settings
         self.name = settings.program
         self.client = client or SupervisorClient(settings.supervisor_url, settings.rpc_timeout)
         self.config = config or ProgramConfig(settings.program_conf, settings.program)
+        self.webui = webui or WebuiCredentials.for_settings(settings)
         self._lock = threading.Lock()
         self._pid_ports: dict[int, int | None] = {}
         self._stopping_since: float | None = None
@@ -142,6 +145,7 @@ class QbittorrentService:
         if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
             self._stop_and_wait(deadline)
         self._apply_port(port)
+        self.webui.apply()  # qBittorrent is stopped here: its config may be edited
         self._start_process()
         return self._await_ready(port, deadline)
 

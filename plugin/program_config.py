@@ -9,12 +9,11 @@ a rollback when supervisord refuses the new file.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 
+from plugin.atomic import write_atomically
 from plugin.errors import Err, FsiError
 
 _SECTION = re.compile(rb"^\s*\[([^\]\r\n]*)\]")
@@ -79,26 +78,9 @@ class ProgramConfig:
 
     def write(self, content: bytes) -> None:
         """Replace the file atomically, keeping its permission bits."""
-        directory = self.path.parent
         try:
-            mode = self.path.stat().st_mode & 0o7777
-            fd, tmp = tempfile.mkstemp(prefix=".%s." % self.path.name, suffix=".tmp",
-                                       dir=directory)
+            write_atomically(self.path, content, self.path.stat().st_mode & 0o7777)
         except OSError as exc:
-            raise FsiError(Err.SAVE, "cannot write program config in %s: %s"
-                           % (directory, exc.strerror or exc)) from None
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             raise FsiError(Err.SAVE, "cannot write program config %s: %s"
                            % (self.path, exc.strerror or exc)) from None
 

@@ -11,15 +11,11 @@ import shutil
 from pathlib import Path
 
 from plugin.auth import PasswordFile
+from plugin.qbt_profile import WebuiCredentials, profile_config
 from plugin.settings import Settings
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 PRESETS = {"loopback": "qBittorrent-loopback.conf", "lan": "qBittorrent-lan.conf"}
-
-
-def profile_config(profile: Path) -> Path:
-    """qBittorrent's own config file inside a ``--profile`` directory."""
-    return profile / "qBittorrent" / "config" / "qBittorrent.conf"
 
 
 def prepare_home(settings: Settings, conf_dir: Path = CONF_DIR) -> str | None:
@@ -36,4 +32,8 @@ def prepare_home(settings: Settings, conf_dir: Path = CONF_DIR) -> str | None:
     if not seeded.exists():
         seeded.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.copyfile(conf_dir / PRESETS[settings.network], seeded)
+        # A fresh profile has no qBittorrent running on it: the one safe moment
+        # besides a plugin start to give it known Web UI credentials, so that
+        # a first `supervisorctl start qbittorrent` gets them too.
+        WebuiCredentials.for_settings(settings).apply()
     return PasswordFile(settings.auth_file).ensure(settings.password)

@@ -15,6 +15,7 @@ from plugin.auth import Authenticator, PasswordFile
 from plugin.commands import Call, CommandTable
 from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService
+from plugin.page import install_page
 from plugin.rpc_client import SupervisorFault
 from plugin.protocol import JSON_CONTENT_TYPE, decode_request, encode_answer, encode_error
 from plugin.settings import Settings
@@ -112,4 +113,5 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
         return encode_error(fsi)
 
     app.default_error_handler = on_error  # type: ignore[method-assign]
+    install_page(app)
     return app

@@ -1,0 +1,102 @@
+"""Program snippets for a supervisord the plugin did not start (Debian's, a NAS's).
+
+The project's conf files take their paths from ``%(ENV_FSI_HOME)s`` and
+friends, which ``qbittorrent-fsi run`` puts in supervisord's environment. A
+stock supervisord has no such variables, so this renders the same two
+programs with absolute paths:
+
+* ``<dest>/qbittorrent-fsi.conf``: the plugin's web server, with its
+  settings in an ``environment=`` line;
+* ``<dest>/qbittorrent.conf``: a symlink to ``$FSI_HOME/qbittorrent.ini``,
+  the live qBittorrent program whose ``--webui-port`` the plugin rewrites.
+  The file stays in the runtime directory so that the plugin never needs to
+  write into the supervisor config directory; supervisord follows the link.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from plugin.atomic import write_atomically
+from plugin.program_config import ProgramConfig
+from plugin.runtime import CONF_DIR
+from plugin.settings import Settings
+
+DEBIAN_SUPERVISOR_URL = "unix:///var/run/supervisor.sock"
+PLUGIN_PROGRAM = "qbittorrent-fsi"
+_ENV_REFERENCE = re.compile(r"%\(ENV_(\w+)\)s")
+_SECTION_LINE = re.compile(r"^\s*\[([^\]]*)\]")
+
+
+def expand_env(text: str, values: dict[str, str]) -> str:
+    """Replace ``%(ENV_NAME)s`` by supervisor-escaped values; other ``%(...)s`` stay."""
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            raise ValueError("no value for %s in the template" % match.group(0))
+        return values[match.group(1)].replace("%", "%%")
+
+    return _ENV_REFERENCE.sub(value, text)
+
+
+def program_section(config: str, name: str) -> str:
+    """The ``[program:<name>]`` section of a supervisor config, comments included."""
+    lines: list[str] = []
+    inside = False
+    for line in config.splitlines():
+        header = _SECTION_LINE.match(line)
+        if header:
+            inside = header.group(1).strip() == "program:%s" % name
+        if inside:
+            lines.append(line)
+    if not lines:
+        raise ValueError("no [program:%s] section" % name)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plugin_environment(settings: Settings, supervisor_url: str) -> str:
+    pairs = {
+        "FSI_HOME": str(settings.home),
+        "FSI_HOST": settings.host,
+        "FSI_PORT": str(settings.port),
+        "FSI_SUPERVISOR_URL": supervisor_url,
+        "FSI_NETWORK": settings.network,
+    }
+    return "environment=" + ",".join('%s="%s"' % (key, value.replace("%", "%%"))
+                                     for key, value in pairs.items())
+
+
+def render_plugin_program(settings: Settings, supervisor_url: str,
+                          conf_dir: Path = CONF_DIR) -> str:
+    template = program_section((conf_dir / "supervisord.conf").read_text(), PLUGIN_PROGRAM)
+    body = expand_env(template, {"FSI_HOME": str(settings.home), "FSI_PYTHON": settings.python})
+    return ("; Written by `qbittorrent-fsi install-conf`; run it again to change it.\n"
+            + body + plugin_environment(settings, supervisor_url) + "\n")
+
+
+def render_qbittorrent_program(settings: Settings, conf_dir: Path = CONF_DIR) -> str:
+    return expand_env((conf_dir / "qbittorrent.ini").read_text(),
+                      {"FSI_HOME": str(settings.home)})
+
+
+def install_conf(settings: Settings, dest: Path, supervisor_url: str,
+                 conf_dir: Path = CONF_DIR) -> list[Path]:
+    """Write the snippets into ``dest`` (a supervisor ``conf.d``); return what was written.
+
+    A live program config that exists already keeps its Web UI port.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    live = ProgramConfig(settings.program_conf, settings.program)
+    port = live.port() if settings.program_conf.exists() else None
+    write_atomically(settings.program_conf, render_qbittorrent_program(settings, conf_dir)
+                     .encode(), 0o644)
+    if port is not None:
+        live.set_port(port)
+    link = dest / ("%s.conf" % settings.program)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(settings.program_conf)
+    plugin_conf = dest / ("%s.conf" % PLUGIN_PROGRAM)
+    write_atomically(plugin_conf, render_plugin_program(settings, supervisor_url, conf_dir)
+                     .encode(), 0o644)
+    return [plugin_conf, link]

@@ -1,0 +1,206 @@
+"""qBittorrent's profile directory, and the Web UI credentials the plugin keeps in it.
+
+qBittorrent's own Web UI has a login of its own, and its default differs by
+version (``admin``/``adminadmin`` up to 4.6.0, a temporary password printed
+once from 4.6.1). So the plugin decides the credentials itself: it keeps them
+in a 0600 file of the runtime directory (``webui_credentials`` hands them
+out) and writes the username and a PBKDF2 hash of the password into the
+profile's ``qBittorrent.conf`` before a start, in qBittorrent's own format.
+
+qBittorrent rewrites its config file when it exits, so that file is only
+edited while qBittorrent is known to be stopped: when the profile is seeded
+and right before supervisord is asked to start it.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from plugin.atomic import write_atomically
+from plugin.errors import Err, FsiError
+from plugin.settings import Settings
+
+DEFAULT_USERNAME = "admin"
+PBKDF2_ITERATIONS = 100_000
+PBKDF2_BYTES = 64
+SALT_BYTES = 16
+SECTION = "Preferences"
+USERNAME_KEY = "WebUI\\Username"
+PASSWORD_KEY = "WebUI\\Password_PBKDF2"
+# A charset that QSettings stores verbatim (no escaping to get wrong) and
+# that qBittorrent's own username rule (3 characters or more) accepts.
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]{3,64}\Z")
+PASSWORD_LENGTH = (6, 128)  # qBittorrent asks for 6 characters or more
+_SECTION_LINE = re.compile(r"^\s*\[([^\]]*)\]\s*$")
+
+
+def profile_config(profile: Path) -> Path:
+    """qBittorrent's own config file inside a ``--profile`` directory."""
+    return profile / "qBittorrent" / "config" / "qBittorrent.conf"
+
+
+def profile_log(profile: Path) -> Path:
+    """qBittorrent's own log file inside a ``--profile`` directory."""
+    return profile / "qBittorrent" / "data" / "logs" / "qbittorrent.log"
+
+
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    """``WebUI\\Password_PBKDF2`` as qBittorrent stores it (salt:PBKDF2-HMAC-SHA512)."""
+    salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS,
+                                 PBKDF2_BYTES)
+    return "@ByteArray(%s:%s)" % (base64.b64encode(salt).decode(),
+                                  base64.b64encode(digest).decode())
+
+
+def validate_credentials(username: Any, password: Any) -> tuple[str, str]:
+    """Web UI credentials from JSON params, or FsiError 9997/9995."""
+    if username is None or password is None:
+        raise FsiError(Err.NO_INPUT, "set_webui_credentials needs params.username and "
+                       "params.password")
+    if not isinstance(username, str) or not USERNAME_PATTERN.match(username):
+        raise FsiError(Err.PARAMS, "username must be 3 to 64 characters of A-Z a-z 0-9 . _ @ -")
+    low, high = PASSWORD_LENGTH
+    if (not isinstance(password, str) or not low <= len(password) <= high
+            or any(ord(c) < 32 or ord(c) == 127 for c in password)):
+        raise FsiError(Err.PARAMS, "password must be %d to %d characters, no control "
+                       "characters" % (low, high))
+    return username, password
+
+
+def read_ini_value(text: str, section: str, key: str) -> str | None:
+    """A value of a QSettings INI file, without its surrounding quotes."""
+    current = None
+    for line in text.splitlines():
+        header = _SECTION_LINE.match(line)
+        if header:
+            current = header.group(1).strip()
+        elif current == section and "=" in line:
+            name, value = line.split("=", 1)
+            if name.strip() == key:
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                return value
+    return None
+
+
+def write_ini_values(text: str, section: str, values: dict[str, str]) -> str:
+    """``text`` with ``values`` set in ``section``; every other line kept as it was."""
+    pending = dict(values)
+    out: list[str] = []
+    current = None
+
+    def flush() -> None:
+        while out and not out[-1].strip():
+            out.pop()  # keep new keys next to their section, before the blank line
+        out.extend("%s=%s" % item for item in pending.items())
+        pending.clear()
+        out.append("")
+
+    for line in text.splitlines():
+        header = _SECTION_LINE.match(line)
+        if header:
+            if current == section and pending:
+                flush()
+            current = header.group(1).strip()
+        elif current == section and "=" in line and line.split("=", 1)[0].strip() in pending:
+            name = line.split("=", 1)[0].strip()
+            line = "%s=%s" % (name, pending.pop(name))
+        out.append(line)
+    if pending:
+        if current != section:
+            if out and out[-1].strip():
+                out.append("")
+            out.append("[%s]" % section)
+        flush()
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+class WebuiCredentials:
+    """The Web UI login the plugin gives qBittorrent, and its place in the profile."""
+
+    def __init__(self, store: Path, config: Path) -> None:
+        self.store = Path(store)
+        self.config = Path(config)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "WebuiCredentials":
+        return cls(settings.home / "webui-credentials.json", profile_config(settings.profile))
+
+    def get(self) -> dict[str, Any]:
+        """``{username, password, applied}``; ``applied`` is false until the next start."""
+        with self._lock:
+            record = self._load()
+            return {"username": record["username"], "password": record["password"],
+                    "applied": self._applied(record, self._read_config())}
+
+    def set(self, username: str, password: str) -> None:
+        """Remember new credentials; :meth:`apply` writes them at the next start."""
+        with self._lock:
+            self._save({"username": username, "password": password, "written": None})
+
+    def apply(self) -> bool:
+        """Write the credentials into qBittorrent.conf unless it has them already.
+
+        Call only while qBittorrent is stopped. Returns whether the file changed.
+        """
+        with self._lock:
+            record = self._load()
+            text = self._read_config()
+            if self._applied(record, text):
+                return False
+            written = password_hash(record["password"])
+            new_text = write_ini_values(text, SECTION, {
+                USERNAME_KEY: record["username"], PASSWORD_KEY: '"%s"' % written})
+            try:
+                self.config.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                write_atomically(self.config, new_text.encode(), 0o600)
+            except OSError as exc:
+                raise FsiError(Err.SAVE, "cannot write qBittorrent's config %s: %s"
+                               % (self.config, exc.strerror or exc)) from None
+            self._save({**record, "written": written})
+            return True
+
+    @staticmethod
+    def _applied(record: dict[str, Any], text: str) -> bool:
+        # What was written last is compared as text: hashing the password
+        # again with the file's salt would cost a PBKDF2 run on every poll.
+        return (record.get("written") is not None
+                and read_ini_value(text, SECTION, USERNAME_KEY) == record["username"]
+                and read_ini_value(text, SECTION, PASSWORD_KEY) == record["written"])
+
+    def _read_config(self) -> str:
+        try:
+            return self.config.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FsiError(Err.LOAD, "cannot read qBittorrent's config %s: %s"
+                           % (self.config, exc)) from None
+
+    def _load(self) -> dict[str, Any]:
+        """The stored record; created with a generated password on first use."""
+        try:
+            record = json.loads(self.store.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            record = {"username": DEFAULT_USERNAME, "password": secrets.token_urlsafe(12),
+                      "written": None}
+            self._save(record)
+        except (OSError, ValueError) as exc:
+            raise FsiError(Err.LOAD, "cannot read %s: %s" % (self.store, exc)) from None
+        return record
+
+    def _save(self, record: dict[str, Any]) -> None:
+        try:
+            write_atomically(self.store, json.dumps(record).encode(), 0o600)
+        except OSError as exc:
+            raise FsiError(Err.SAVE, "cannot write %s: %s"
+                           % (self.store, exc.strerror or exc)) from None

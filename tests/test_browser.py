@@ -1,0 +1,248 @@
+"""The page at ``/`` in real headless Chromium (Debian's), against the real stack.
+
+Playwright drives the system Chromium by its path: nothing is downloaded.
+Set UPDATE_SCREENSHOT=1 to refresh docs/screenshot.png from the journey test.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.proxy import SubPathProxy
+from tests.stack import PASSWORD, Stack, accepting, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+PHONE = {"width": 390, "height": 844}
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+# A stop answers 9998 "still stopping" when it outlives its wait; the page
+# must then keep polling. 120 s covers a slow machine's start and stop.
+SLOW = 120_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        raise RuntimeError("browser tests need Debian's chromium (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                              headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Stack):
+    context = browser.new_context(viewport=PHONE, locale="en-US")
+    opened = context.new_page()
+    opened.set_default_timeout(30_000)
+    yield opened
+    context.close()
+    stack.call("stop")
+
+
+def base_url(stack: Stack) -> str:
+    return "http://127.0.0.1:%d/" % stack.port
+
+
+def fsi_posts(page: Page) -> list[dict]:
+    """Every FSI request body the page sends, in order."""
+    sent: list[dict] = []
+    page.on("request", lambda request: sent.append(json.loads(request.post_data))
+            if request.method == "POST" else None)
+    return sent
+
+
+def log_in(page: Page, password: str = PASSWORD) -> None:
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in", exact=True).click()
+
+
+def expect_state(page: Page, state: str, timeout: float = SLOW) -> None:
+    expect(page.locator("#state")).to_have_attribute("data-state", state, timeout=timeout)
+
+
+def test_log_in_start_open_web_ui_restart_elsewhere_and_stop(page: Page, stack: Stack,
+                                                             tmp_path: Path):
+    page.goto(base_url(stack))
+    log_in(page)
+    expect_state(page, "stopped")
+    port, other = free_port(), free_port()
+    page.get_by_label("Web UI port").fill(str(port))
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect(page.locator("#progress")).to_be_visible()
+    expect_state(page, "running")
+    expect(page.locator("#progress")).to_be_hidden()
+    expect(page.locator("#port-now")).to_have_text(str(port))
+    expect(page.locator("#pid")).to_have_text(str(stack.call("status")["results"]["pid"]))
+    link = page.get_by_role("link", name="Open qBittorrent Web UI")
+    expect(link).to_have_attribute("href", "http://127.0.0.1:%d/" % port)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot = tmp_path / "screenshot.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        shutil.copyfile(shot, SCREENSHOT)
+
+    # The link opens qBittorrent's own Web UI, and the credentials shown work there.
+    page.get_by_role("button", name="Show", exact=True).click()
+    username = page.locator("#webui-username").inner_text()
+    password = page.locator("#webui-password").inner_text()
+    with page.context.expect_page() as opening:
+        link.click()
+    webui = opening.value
+    webui.locator("#username").fill(username)
+    webui.locator("#password").fill(password)
+    webui.locator("#login").click()
+    expect(webui.locator("#desktop")).to_be_visible(timeout=30_000)
+    webui.close()
+
+    page.get_by_label("Web UI port").fill(str(other))
+    page.get_by_role("button", name="Restart", exact=True).click()
+    expect(page.locator("#port-now")).to_have_text(str(other), timeout=SLOW)
+    expect_state(page, "running")
+    assert accepting(other) and not accepting(port)
+
+    # Same port: a plain restart, a new process on it.
+    before = page.locator("#pid").inner_text()
+    page.get_by_role("button", name="Restart", exact=True).click()
+    expect(page.locator("#pid")).not_to_have_text(before, timeout=SLOW)
+    expect_state(page, "running")
+    assert page.locator("#pid").inner_text().isdigit()
+    assert accepting(other)
+
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect_state(page, "stopped")
+    expect(page.locator("#progress")).to_be_hidden()
+    expect(link).to_be_hidden()
+    assert not accepting(other)
+    expect(page.locator("#action-error")).to_be_hidden()
+
+
+def test_wrong_password_shows_the_error_from_msg(page: Page, stack: Stack):
+    page.goto(base_url(stack))
+    log_in(page, "not the password")
+    expect(page.get_by_role("alert")).to_have_text("wrong username or password")
+    expect(page.locator("#app-view")).to_be_hidden()
+
+
+def test_a_bad_port_is_refused_before_anything_is_sent(page: Page, stack: Stack):
+    sent = fsi_posts(page)
+    page.goto(base_url(stack))
+    log_in(page)
+    expect_state(page, "stopped")
+    for bad in ("70000", "0", "12.5", ""):
+        page.get_by_label("Web UI port").fill(bad)
+        page.get_by_role("button", name="Start", exact=True).click()
+        expect(page.locator("#port-error")).to_have_text("Enter a whole number from 1 to 65535.")
+        expect(page.get_by_label("Web UI port")).to_have_attribute("aria-invalid", "true")
+    assert not [body for body in sent if body["cmd"] == "start"]
+
+
+def test_plugin_errors_are_shown_from_msg(page: Page, stack: Stack):
+    page.goto(base_url(stack))
+    log_in(page)
+    expect_state(page, "stopped")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        page.get_by_label("Web UI port").fill(str(holder.getsockname()[1]))
+        page.get_by_role("button", name="Start", exact=True).click()
+        expect(page.locator("#action-error")).to_have_text(
+            "port %d is already in use by another program" % holder.getsockname()[1])
+    expect_state(page, "stopped")
+
+
+def test_web_ui_credentials_can_be_changed_and_apply_at_the_next_start(page: Page,
+                                                                        stack: Stack):
+    page.goto(base_url(stack))
+    log_in(page)
+    expect_state(page, "stopped")
+    page.get_by_text("Change these credentials").click()
+    page.get_by_label("New Web UI username").fill("has space")
+    page.get_by_label("New Web UI password").fill("long enough")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#webui-form-error")).to_have_text(
+        "username must be 3 to 64 characters of A-Z a-z 0-9 . _ @ -")
+    page.get_by_label("New Web UI username").fill("nas-admin")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#webui-username")).to_have_text("nas-admin")
+    expect(page.locator("#webui-pending")).to_be_visible()
+    page.get_by_label("Web UI port").fill(str(free_port()))
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect_state(page, "running")
+    expect(page.locator("#webui-pending")).to_be_hidden()
+    credentials = stack.call("webui_credentials")["results"]
+    assert credentials == {"username": "nas-admin", "password": "long enough", "applied": True}
+
+
+def test_language_follows_accept_language_and_can_be_switched(browser: Browser, stack: Stack):
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(base_url(stack))
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        expect(page.get_by_role("button", name="登录")).to_be_visible()
+        page.get_by_label("语言").select_option("en")
+        expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
+        page.reload()  # the choice is remembered
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+    finally:
+        context.close()
+
+
+def test_the_page_works_under_a_forwarded_sub_path(page: Page, stack: Stack):
+    sent = fsi_posts(page)
+    with SubPathProxy(stack.port) as proxy:
+        page.goto(proxy.url)
+        log_in(page)
+        expect_state(page, "stopped")
+        port = free_port()
+        page.get_by_label("Web UI port").fill(str(port))
+        page.get_by_role("button", name="Start", exact=True).click()
+        expect_state(page, "running")
+        page.get_by_role("button", name="Stop", exact=True).click()
+        expect_state(page, "stopped")
+    assert {"login", "status", "start", "stop"} <= {body["cmd"] for body in sent}
+    assert proxy.paths and all(path.startswith("/apps/qbittorrent/") for path in proxy.paths)
+
+
+@pytest.fixture
+def slow_stop_stack():
+    """A stack whose stop never waits: every stop answers 9998 'still stopping'."""
+    running = Stack(extra_env={"FSI_STOP_WAIT": "0"}).start()
+    yield running
+    running.close()
+
+
+def test_a_stop_that_outlives_its_wait_keeps_showing_progress(browser: Browser,
+                                                              slow_stop_stack: Stack):
+    context = browser.new_context(viewport=PHONE, locale="en-US")
+    page = context.new_page()
+    answers: list[dict] = []
+    page.on("response", lambda response: answers.append(response.json())
+            if response.request.method == "POST"
+            and json.loads(response.request.post_data)["cmd"] == "stop" else None)
+    try:
+        page.goto(base_url(slow_stop_stack))
+        log_in(page)
+        page.get_by_label("Web UI port").fill(str(free_port()))
+        page.get_by_role("button", name="Start", exact=True).click()
+        expect_state(page, "running")
+        page.get_by_role("button", name="Stop", exact=True).click()
+        expect_state(page, "stopped")
+        expect(page.locator("#progress")).to_be_hidden()
+        expect(page.locator("#action-error")).to_be_hidden()
+        expect(page.get_by_role("button", name="Start", exact=True)).to_be_enabled()
+    finally:
+        context.close()
+    assert answers and answers[0]["err"] == 9998
+    assert answers[0]["results"]["state"] == "stopping"

@@ -1,0 +1,35 @@
+"""Unit tests: rendering program snippets for a stock supervisord."""
+from __future__ import annotations
+
+import pytest
+
+from plugin.install_conf import expand_env, install_conf, program_section
+from plugin.program_config import ProgramConfig
+from plugin.settings import Settings
+
+
+def test_env_references_are_expanded_and_percent_escaped():
+    text = "command=%(ENV_FSI_HOME)s/x %(program_name)s"
+    assert expand_env(text, {"FSI_HOME": "/srv/50%"}) == "command=/srv/50%%/x %(program_name)s"
+    with pytest.raises(ValueError):
+        expand_env("%(ENV_OTHER)s", {})
+
+
+def test_program_section_is_cut_out_with_its_comments():
+    config = "[a]\nx=1\n\n[program:p]\n; why\ncommand=c\n\n[include]\nfiles=f\n"
+    assert program_section(config, "p") == "[program:p]\n; why\ncommand=c\n"
+    with pytest.raises(ValueError):
+        program_section(config, "q")
+
+
+def test_installing_again_keeps_the_live_port(tmp_path):
+    settings = Settings(home=tmp_path / "home")
+    dest = tmp_path / "conf.d"
+    install_conf(settings, dest, "unix:///run/s.sock")
+    ProgramConfig(settings.program_conf).set_port(9123)
+    written = install_conf(settings, dest, "unix:///run/s.sock")
+    assert [path.name for path in written] == ["qbittorrent-fsi.conf", "qbittorrent.conf"]
+    assert ProgramConfig(dest / "qbittorrent.conf").port() == 9123
+    plugin_conf = (dest / "qbittorrent-fsi.conf").read_text()
+    assert 'FSI_SUPERVISOR_URL="unix:///run/s.sock"' in plugin_conf
+    assert 'FSI_HOME="%s"' % settings.home in plugin_conf

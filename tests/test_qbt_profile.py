@@ -1,0 +1,68 @@
+"""Unit tests: qBittorrent's config edits for the Web UI credentials."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import stat
+
+from plugin.qbt_profile import (PASSWORD_KEY, USERNAME_KEY, WebuiCredentials, password_hash,
+                                read_ini_value, write_ini_values)
+
+CONF = """[BitTorrent]
+Session\\DHTEnabled=false
+
+[Preferences]
+General\\Locale=en
+WebUI\\Username=old
+WebUI\\Port=8080
+
+[LegalNotice]
+Accepted=true
+"""
+
+
+def test_password_hash_is_qbittorrents_pbkdf2_format():
+    value = password_hash("adminadmin", salt=b"\x01" * 16)
+    assert value.startswith("@ByteArray(") and value.endswith(")")
+    salt, digest = (base64.b64decode(part) for part in value[11:-1].split(":"))
+    assert salt == b"\x01" * 16
+    assert digest == hashlib.pbkdf2_hmac("sha512", b"adminadmin", salt, 100000, 64)
+
+
+def test_setting_values_keeps_every_other_line():
+    text = write_ini_values(CONF, "Preferences", {USERNAME_KEY: "nas", PASSWORD_KEY: '"x"'})
+    assert text == CONF.replace("WebUI\\Username=old", "WebUI\\Username=nas").replace(
+        "WebUI\\Port=8080\n", 'WebUI\\Port=8080\nWebUI\\Password_PBKDF2="x"\n')
+    assert read_ini_value(text, "Preferences", PASSWORD_KEY) == "x"
+    assert read_ini_value(text, "BitTorrent", USERNAME_KEY) is None
+
+
+def test_a_missing_section_is_added_at_the_end():
+    text = write_ini_values("[LegalNotice]\nAccepted=true\n", "Preferences", {USERNAME_KEY: "a"})
+    assert text == "[LegalNotice]\nAccepted=true\n\n[Preferences]\nWebUI\\Username=a\n"
+    assert write_ini_values("", "Preferences", {USERNAME_KEY: "a"}) == \
+        "[Preferences]\nWebUI\\Username=a\n"
+
+
+def test_apply_writes_once_and_survives_qbittorrent_rewriting_its_file(tmp_path):
+    config = tmp_path / "qBittorrent.conf"
+    config.write_text(CONF)
+    credentials = WebuiCredentials(tmp_path / "creds.json", config)
+    first = credentials.get()
+    assert first["username"] == "admin" and len(first["password"]) >= 12
+    assert first["applied"] is False
+    assert credentials.apply() is True
+    assert credentials.apply() is False
+    assert stat.S_IMODE((tmp_path / "creds.json").stat().st_mode) == 0o600
+    # qBittorrent sorts the keys of each section when it saves on exit.
+    lines = config.read_text().splitlines()
+    password_line = next(line for line in lines if line.startswith(PASSWORD_KEY))
+    lines.remove(password_line)
+    lines.insert(lines.index("[Preferences]") + 1, password_line)
+    config.write_text("\n".join(lines) + "\n")
+    assert credentials.get()["applied"] is True
+    credentials.set("nas-admin", "another one")
+    assert credentials.get() == {"username": "nas-admin", "password": "another one",
+                                 "applied": False}
+    assert credentials.apply() is True
+    assert read_ini_value(config.read_text(), "Preferences", USERNAME_KEY) == "nas-admin"

@@ -39,8 +39,9 @@ def cmd_run(args: argparse.Namespace) -> None:
                  "sudo apt-get install -y qbittorrent-nox" % QBITTORRENT_BINARY)
     password = prepare_home(settings)
     print("qbittorrent-fsi: runtime directory %s" % settings.home)
-    print("qbittorrent-fsi: page http://%s:%d/ (FSI endpoint: POST /include/index.php)"
-          % (settings.host, settings.port))
+    base = "http://%s:%d/" % (settings.host, settings.port)
+    print("qbittorrent-fsi: page %s" % base)
+    print("qbittorrent-fsi: FSI endpoint %sinclude/index.php (POST)" % base)
     if password:
         print("qbittorrent-fsi: admin password (shown once, change it with "
               "'qbittorrent-fsi passwd'): %s" % password)

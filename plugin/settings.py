@@ -57,6 +57,11 @@ class Settings:
     #: Token idle expiry and absolute lifetime, seconds.
     token_idle: float = 1800.0
     token_max: float = 12 * 3600.0
+    #: Five wrong passwords from one address within this many seconds lock it out.
+    lockout_window: float = 600.0
+    #: System user qBittorrent runs as (supervisor ``user=``); empty: the user
+    #: running supervisord. Set it when supervisord runs as root.
+    qbt_user: str = ""
     #: How long ``start`` waits for the Web UI to accept connections.
     start_timeout: float = 15.0
     #: Default bounded wait of ``stop`` before answering "still stopping".
@@ -116,6 +121,8 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "network": _as_network,
     "token_idle": _as_seconds,
     "token_max": _as_seconds,
+    "lockout_window": _as_seconds,
+    "qbt_user": str,
     "start_timeout": _as_seconds,
     "stop_wait": _as_seconds,
     "rpc_timeout": _as_seconds,

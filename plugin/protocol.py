@@ -88,6 +88,10 @@ def _check_tree(data: Any) -> None:
         pending.extend((child, depth + 1) for child in children)
 
 
+_JSON_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
 def _is_json_type(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return not media or media == "application/json" or media.endswith("+json")
@@ -147,10 +151,6 @@ def decode_request(body: bytes, content_type: str = "") -> FsiRequest:
     elif not isinstance(params, dict):
         raise FsiError(Err.PARAMS, "params must be a JSON object")
     return FsiRequest(cmd=cmd, token=token or None, params=params)
-
-
-_JSON_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number",
-               bool: "a boolean", type(None): "null"}
 
 
 def encode_answer(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import signal
 import stat
@@ -124,8 +125,22 @@ def test_runtime_files_and_socket_are_private(short_stack):
     socket_path = home / "supervisor.sock"
     assert stat.S_ISSOCK(socket_path.stat().st_mode)
     assert stat.S_IMODE(socket_path.stat().st_mode) == 0o700
-    conf = (Path(__file__).parent.parent / "conf" / "supervisord.conf").read_text()
-    assert "[inet_http_server]" not in conf
+    supervisord_pid = int((home / "supervisord.pid").read_text())
+    assert tcp_listening_ports(supervisord_pid) == set()
+
+
+def tcp_listening_ports(pid: int) -> set[int]:
+    """TCP ports the process listens on, from its socket fds and /proc/net/tcp{,6}."""
+    fd_dir = Path("/proc/%d/fd" % pid)
+    inodes = {os.readlink(fd)[8:-1] for fd in fd_dir.iterdir()
+              if os.readlink(fd).startswith("socket:[")}
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def test_password_change_by_cli_drops_tokens_and_the_seed_is_ignored_later(fresh_stack):

@@ -117,6 +117,7 @@ class Authenticator:
         self._sessions: dict[str, _Session] = {}
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
+        self._login_lock = threading.Lock()
         self._identity: tuple[int, int, int] | None = None
         self._record: dict[str, object] = {}
         self._dummy = hash_password(secrets.token_urlsafe(16))
@@ -139,31 +140,34 @@ class Authenticator:
         if not isinstance(username, str) or not isinstance(password, str):
             raise FsiError(Err.NO_INPUT if username is None or password is None else Err.PARAMS,
                            "login needs params.username and params.password as strings")
-        with self._lock:
-            now = self._clock()
-            self._prune(now)
-            failures = self._failures[address]
-            while failures and failures[0] <= now - self.lockout_window:
-                failures.popleft()
-            if len(failures) >= LOCKOUT_FAILURES:
-                retry = math.ceil(failures[0] + self.lockout_window - now)
-                raise FsiError(Err.LOCKED, "too many wrong passwords; try again in %d s" % retry,
-                               {"retry_after": retry})
-            record = self._current_record()
-            # Counted as a failure until proven right, so that parallel guesses
-            # cannot all pass the check above before the first one fails.
-            failures.append(now)
-        # scrypt outside the lock; a wrong user is checked against a dummy hash
-        # so that both failures take the same time.
-        user_ok = hmac.compare_digest(username.encode(), str(record.get("user", "")).encode())
-        password_ok = _verify(record if user_ok else self._dummy, password)
-        with self._lock:
-            if not (user_ok and password_ok):
-                raise FsiError(Err.AUTHORIZE, "wrong username or password")
-            self._failures.pop(address, None)
-            token = secrets.token_urlsafe(32)
-            now = self._clock()
-            self._sessions[_key(token)] = _Session(created=now, last_used=now)
+        # One password check at a time: parallel guesses from one address each
+        # see the failures before them, and a flood of logins cannot run many
+        # scrypt computations (16 MiB each) at once. Token checks do not wait.
+        with self._login_lock:
+            with self._lock:
+                now = self._clock()
+                self._prune(now)
+                failures = self._failures[address]
+                while failures and failures[0] <= now - self.lockout_window:
+                    failures.popleft()
+                if len(failures) >= LOCKOUT_FAILURES:
+                    retry = math.ceil(failures[0] + self.lockout_window - now)
+                    raise FsiError(Err.LOCKED, "too many wrong passwords; try again in %d s"
+                                   % retry, {"retry_after": retry})
+                record = self._current_record()
+            # A wrong user is checked against a dummy hash so that both
+            # failures take the same time.
+            user_ok = hmac.compare_digest(username.encode(),
+                                          str(record.get("user", "")).encode())
+            password_ok = _verify(record if user_ok else self._dummy, password)
+            with self._lock:
+                if not (user_ok and password_ok):
+                    self._failures[address].append(self._clock())
+                    raise FsiError(Err.AUTHORIZE, "wrong username or password")
+                self._failures.pop(address, None)
+                token = secrets.token_urlsafe(32)
+                now = self._clock()
+                self._sessions[_key(token)] = _Session(created=now, last_used=now)
         return {"token": token, "expires_in": math.ceil(min(self.idle, self.lifetime))}
 
     def check(self, token: str | None) -> None:

@@ -46,6 +46,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     except ValueError as exc:
         sys.exit("qbittorrent-fsi: %s" % exc)
     print("qbittorrent-fsi: runtime directory %s" % settings.home)
+    if os.geteuid() == 0 and not settings.qbt_user:
+        print("qbittorrent-fsi: qBittorrent will run as root; set FSI_QBT_USER to a "
+              "system user to avoid that")
     print("qbittorrent-fsi: FSI endpoint http://%s:%d/include/index.php"
           % (settings.host, settings.port))
     if password:

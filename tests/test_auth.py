@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -231,14 +232,15 @@ def test_a_successful_login_clears_the_failures(authenticator):
     assert authenticator.login("admin", PASSWORD, "a")["token"]
 
 
-def test_guesses_in_flight_count_before_they_fail(authenticator, monkeypatch):
-    # While one guess is inside scrypt, the others must already see it counted.
-    seen = []
+def test_parallel_guesses_get_no_more_than_five_tries(authenticator):
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(lambda _: failure(authenticator.login, "admin", "wrong",
+                                                  "a").code, range(8)))
+    assert codes == [Err.LOCKED] * 3 + [Err.AUTHORIZE] * 5
 
-    def slow_wrong(record, password):
-        seen.append(len(authenticator._failures["a"]))
-        return False
 
-    monkeypatch.setattr(auth, "_verify", slow_wrong)
-    lock_out(authenticator, address="a")
-    assert seen == [1, 2, 3, 4, 5]
+def test_parallel_right_logins_all_get_in(authenticator):
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: authenticator.login("admin", PASSWORD, "a"),
+                                range(8)))
+    assert len({answer["token"] for answer in answers}) == 8

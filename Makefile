@@ -4,7 +4,7 @@ VENV ?= .venv
 export FSI_HOME ?= $(CURDIR)/var
 BIN := $(VENV)/bin
 
-.PHONY: run test ctl bench clean screenshot
+.PHONY: run test fuzz ctl bench clean screenshot
 
 $(BIN)/qbittorrent-fsi: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(BIN)/qbittorrent-fsi
 # Refresh docs/screenshot.png from the browser journey test (real stack, Debian's chromium).
 screenshot: $(BIN)/qbittorrent-fsi
 	UPDATE_SCREENSHOT=1 $(BIN)/pytest tests/test_browser.py -k start_open
+
+# The property-based tests with 12,000+ examples in-process and 1,000 on the real stack.
+fuzz: $(BIN)/qbittorrent-fsi
+	$(BIN)/pytest --hypothesis-profile=fuzz tests/test_fuzz.py tests/test_e2e_fuzz.py
 
 ctl: $(BIN)/qbittorrent-fsi
 	$(BIN)/qbittorrent-fsi ctl $(ARGS)

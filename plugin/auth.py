@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import threading
@@ -19,11 +20,14 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from plugin.errors import Err, FsiError
 
 ADMIN_USER = "admin"
+#: Wrong passwords from one address that lock it out (9986) ...
 LOCKOUT_FAILURES = 5
+#: ... when they fall within this many seconds (FSI_LOCKOUT_WINDOW).
 LOCKOUT_WINDOW = 600.0
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
@@ -60,6 +64,7 @@ class PasswordFile:
             raise FsiError(Err.PARAMS, "the password must not be empty")
         tmp = self.path.with_name(".%s.tmp" % self.path.name)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a leftover temp file keeps its old mode through O_CREAT
         with os.fdopen(fd, "w") as handle:
             json.dump({"user": ADMIN_USER, **hash_password(password)}, handle)
             handle.flush()
@@ -102,14 +107,17 @@ class Authenticator:
     """Checks passwords and tokens for the FSI endpoint."""
 
     def __init__(self, passwords: PasswordFile, idle: float, lifetime: float,
-                 clock=time.monotonic) -> None:
+                 lockout_window: float = LOCKOUT_WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.passwords = passwords
         self.idle = idle
         self.lifetime = lifetime
+        self.lockout_window = lockout_window
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
+        self._login_lock = threading.Lock()
         self._identity: tuple[int, int, int] | None = None
         self._record: dict[str, object] = {}
         self._dummy = hash_password(secrets.token_urlsafe(16))
@@ -132,30 +140,35 @@ class Authenticator:
         if not isinstance(username, str) or not isinstance(password, str):
             raise FsiError(Err.NO_INPUT if username is None or password is None else Err.PARAMS,
                            "login needs params.username and params.password as strings")
-        with self._lock:
-            now = self._clock()
-            failures = self._failures[address]
-            while failures and failures[0] <= now - LOCKOUT_WINDOW:
-                failures.popleft()
-            if len(failures) >= LOCKOUT_FAILURES:
-                retry = int(failures[0] + LOCKOUT_WINDOW - now) + 1
-                raise FsiError(Err.LOCKED, "too many wrong passwords; try again in %d s" % retry,
-                               {"retry_after": retry})
-            record = self._current_record()
-        # scrypt outside the lock; a wrong user is checked against a dummy hash
-        # so that both failures take the same time.
-        user_ok = hmac.compare_digest(username.encode(), str(record.get("user", "")).encode())
-        password_ok = _verify(record if user_ok else self._dummy, password)
-        with self._lock:
-            if not (user_ok and password_ok):
-                self._failures[address].append(self._clock())
-                raise FsiError(Err.AUTHORIZE, "wrong username or password")
-            self._failures.pop(address, None)
-            token = secrets.token_urlsafe(32)
-            now = self._clock()
-            self._sessions[_key(token)] = _Session(created=now, last_used=now)
-            self._prune(now)
-        return {"token": token, "expires_in": int(self.idle)}
+        # One password check at a time: parallel guesses from one address each
+        # see the failures before them, and a flood of logins cannot run many
+        # scrypt computations (16 MiB each) at once. Token checks do not wait.
+        with self._login_lock:
+            with self._lock:
+                now = self._clock()
+                self._prune(now)
+                failures = self._failures[address]
+                while failures and failures[0] <= now - self.lockout_window:
+                    failures.popleft()
+                if len(failures) >= LOCKOUT_FAILURES:
+                    retry = math.ceil(failures[0] + self.lockout_window - now)
+                    raise FsiError(Err.LOCKED, "too many wrong passwords; try again in %d s"
+                                   % retry, {"retry_after": retry})
+                record = self._current_record()
+            # A wrong user is checked against a dummy hash so that both
+            # failures take the same time.
+            user_ok = hmac.compare_digest(username.encode(),
+                                          str(record.get("user", "")).encode())
+            password_ok = _verify(record if user_ok else self._dummy, password)
+            with self._lock:
+                if not (user_ok and password_ok):
+                    self._failures[address].append(self._clock())
+                    raise FsiError(Err.AUTHORIZE, "wrong username or password")
+                self._failures.pop(address, None)
+                token = secrets.token_urlsafe(32)
+                now = self._clock()
+                self._sessions[_key(token)] = _Session(created=now, last_used=now)
+        return {"token": token, "expires_in": math.ceil(min(self.idle, self.lifetime))}
 
     def check(self, token: str | None) -> None:
         """Accept a valid token (renewing its idle time) or raise 9984/9988."""
@@ -181,3 +194,7 @@ class Authenticator:
     def _prune(self, now: float) -> None:
         for key in [k for k, s in self._sessions.items() if not self._alive(s, now)]:
             del self._sessions[key]
+        horizon = now - self.lockout_window
+        stale = [a for a, times in self._failures.items() if not times or times[-1] <= horizon]
+        for address in stale:
+            del self._failures[address]

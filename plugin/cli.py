@@ -26,8 +26,12 @@ def _settings() -> Settings:
 def _supervisor_env(settings: Settings) -> dict[str, str]:
     """The environment conf/supervisord.conf expands (%(ENV_FSI_*)s)."""
     env = dict(os.environ)
+    # The password only seeds the hash file (prepare_home did that); keep it
+    # out of supervisord's and its children's environments.
+    env.pop("FSI_PASSWORD", None)
     env.update(FSI_HOME=str(settings.home), FSI_PYTHON=settings.python,
-               FSI_HOST=settings.host, FSI_PORT=str(settings.port))
+               FSI_HOST=settings.host, FSI_PORT=str(settings.port),
+               FSI_QBT_USER=settings.qbittorrent_user)
     return env
 
 
@@ -37,8 +41,14 @@ def cmd_run(args: argparse.Namespace) -> None:
     if shutil.which(QBITTORRENT_BINARY) is None:
         sys.exit("qbittorrent-fsi: %s is not installed. On Debian/Ubuntu: "
                  "sudo apt-get install -y qbittorrent-nox" % QBITTORRENT_BINARY)
-    password = prepare_home(settings)
+    try:
+        password = prepare_home(settings)
+    except ValueError as exc:
+        sys.exit("qbittorrent-fsi: %s" % exc)
     print("qbittorrent-fsi: runtime directory %s" % settings.home)
+    if os.geteuid() == 0 and not settings.qbt_user:
+        print("qbittorrent-fsi: qBittorrent will run as root; set FSI_QBT_USER to a "
+              "system user to avoid that")
     base = "http://%s:%d/" % (settings.host, settings.port)
     print("qbittorrent-fsi: page %s" % base)
     print("qbittorrent-fsi: FSI endpoint %sinclude/index.php (POST)" % base)
@@ -61,15 +71,12 @@ def cmd_ctl(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Serve the FSI endpoint with waitress (what supervisord runs)."""
-    import waitress
-
+    from plugin.server import create_server
     from plugin.web import create_app
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    waitress.serve(create_app(settings), host=settings.host, port=settings.port,
-                   threads=settings.threads, ident="qbittorrent-fsi",
-                   max_request_body_size=16 * 1024 * 1024, _quiet=True)
+    create_server(create_app(settings), settings.host, settings.port, settings.threads).run()
 
 
 def cmd_passwd(args: argparse.Namespace) -> None:

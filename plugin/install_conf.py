@@ -75,7 +75,7 @@ def render_plugin_program(settings: Settings, supervisor_url: str,
 
 def render_qbittorrent_program(settings: Settings, conf_dir: Path = CONF_DIR) -> str:
     return expand_env((conf_dir / "qbittorrent.ini").read_text(),
-                      {"FSI_HOME": str(settings.home)})
+                      {"FSI_HOME": str(settings.home), "FSI_QBT_USER": settings.qbittorrent_user})
 
 
 def install_conf(settings: Settings, dest: Path, supervisor_url: str,

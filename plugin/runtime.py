@@ -7,6 +7,8 @@ its port), the qBittorrent profile and the password hash. The checkout's
 """
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 from pathlib import Path
 
@@ -36,4 +38,28 @@ def prepare_home(settings: Settings, conf_dir: Path = CONF_DIR) -> str | None:
         # besides a plugin start to give it known Web UI credentials, so that
         # a first `supervisorctl start qbittorrent` gets them too.
         WebuiCredentials.for_settings(settings).apply()
+    _hand_profile_to_user(settings)
     return PasswordFile(settings.auth_file).ensure(settings.password)
+
+
+def _hand_profile_to_user(settings: Settings) -> None:
+    """Let qBittorrent, run as ``FSI_QBT_USER``, reach and own its profile.
+
+    The runtime directory becomes 0711 (others may pass through it but not
+    list it; the password file, socket and logs keep their own 0600/0700).
+    """
+    if not settings.qbt_user:
+        return
+    try:
+        user = pwd.getpwnam(settings.qbt_user)
+    except KeyError:
+        raise ValueError("FSI_QBT_USER=%s: no such user" % settings.qbt_user) from None
+    if user.pw_uid == os.geteuid():
+        return
+    if os.geteuid() != 0:
+        raise ValueError("FSI_QBT_USER=%s needs supervisord to run as root (or as that user)"
+                         % settings.qbt_user)
+    settings.home.chmod(0o711)
+    for path in [settings.profile, *settings.profile.rglob("*")]:
+        if path.lstat().st_uid != user.pw_uid:
+            os.lchown(path, user.pw_uid, user.pw_gid)

@@ -7,6 +7,7 @@ default; unknown names are refused so that a typo in a supervisor
 from __future__ import annotations
 
 import os
+import pwd
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -57,6 +58,11 @@ class Settings:
     #: Token idle expiry and absolute lifetime, seconds.
     token_idle: float = 1800.0
     token_max: float = 12 * 3600.0
+    #: Five wrong passwords from one address within this many seconds lock it out.
+    lockout_window: float = 600.0
+    #: System user qBittorrent runs as (supervisor ``user=``); empty: the user
+    #: running supervisord. Set it when supervisord runs as root.
+    qbt_user: str = ""
     #: How long ``start`` waits for the Web UI to accept connections.
     start_timeout: float = 15.0
     #: Default bounded wait of ``stop`` before answering "still stopping".
@@ -79,6 +85,11 @@ class Settings:
             object.__setattr__(self, "program_conf", home / "qbittorrent.ini")
         if self.profile is None:
             object.__setattr__(self, "profile", home / "profile")
+
+    @property
+    def qbittorrent_user(self) -> str:
+        """Who qBittorrent runs as: ``FSI_QBT_USER``, else whoever runs supervisord."""
+        return self.qbt_user or pwd.getpwuid(os.geteuid()).pw_name
 
     @property
     def auth_file(self) -> Path:
@@ -116,6 +127,8 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "network": _as_network,
     "token_idle": _as_seconds,
     "token_max": _as_seconds,
+    "lockout_window": _as_seconds,
+    "qbt_user": str,
     "start_timeout": _as_seconds,
     "stop_wait": _as_seconds,
     "rpc_timeout": _as_seconds,

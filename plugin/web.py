@@ -17,7 +17,7 @@ from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService
 from plugin.page import install_page
 from plugin.rpc_client import SupervisorFault
-from plugin.protocol import JSON_CONTENT_TYPE, decode_request, encode_answer, encode_error
+from plugin.protocol import ANSWER_HEADERS, decode_request, encode_answer, encode_error
 from plugin.settings import Settings
 
 ENDPOINT = "/include/index.php"
@@ -25,11 +25,7 @@ MAX_BODY = 64 * 1024
 
 log = logging.getLogger("qbittorrent_fsi")
 
-_HEADERS = {
-    "Content-Type": JSON_CONTENT_TYPE,
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-}
+_HEADERS = ANSWER_HEADERS
 
 
 def _json_response(body: bytes, status: int = 200) -> bottle.HTTPResponse:
@@ -42,12 +38,17 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     except ValueError:
         raise FsiError(Err.CONTENT, "bad Content-Length header") from None
     if length > MAX_BODY:
-        raise FsiError(Err.REQUEST_FAILED, "request body too large: %d bytes, at most %d"
-                       % (length, MAX_BODY))
+        raise _too_large("%d bytes" % length)
     body = environ["wsgi.input"].read(min(length, MAX_BODY) if length else MAX_BODY + 1)
     if len(body) > MAX_BODY:
-        raise FsiError(Err.REQUEST_FAILED, "request body too large: at most %d bytes" % MAX_BODY)
+        raise _too_large("more than %d bytes" % MAX_BODY)
     return body
+
+
+def _too_large(size: str) -> FsiError:
+    # 9972 "invalid request": the request is refused as a whole, unread, like a GET.
+    return FsiError(Err.REQUEST_FAILED, "request body too large (%s): an FSI request "
+                    "has at most %d bytes" % (size, MAX_BODY))
 
 
 def _caller_host(environ: dict[str, Any]) -> str:
@@ -72,13 +73,13 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
     """Build the plugin's WSGI app; ``commands`` may be injected by tests."""
     if commands is None:
         auth = Authenticator(PasswordFile(settings.auth_file), settings.token_idle,
-                             settings.token_max)
+                             settings.token_max, settings.lockout_window)
         commands = CommandTable(QbittorrentService(settings), auth)
     app = bottle.Bottle(catchall=True)
 
     def answer(call_body: bytes, environ: dict[str, Any]) -> bottle.HTTPResponse:
         try:
-            request = decode_request(call_body)
+            request = decode_request(call_body, environ.get("CONTENT_TYPE", ""))
             results = commands.dispatch(Call(request, environ.get("REMOTE_ADDR", ""),
                                              _caller_host(environ)))
             return _json_response(encode_answer(Err.SUCCEED, "ok", results))

@@ -1,0 +1,77 @@
+"""The CLI's side of access control: passwd prompts, what supervisord's environment holds."""
+from __future__ import annotations
+
+import getpass
+import os
+import pwd
+
+import pytest
+
+from plugin import cli
+from plugin.auth import Authenticator, PasswordFile
+from plugin.errors import FsiError
+from plugin.runtime import prepare_home
+from plugin.settings import Settings
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    for name in [n for n in os.environ if n.startswith("FSI_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FSI_HOME", str(tmp_path))
+    return tmp_path
+
+
+def answer_prompts(monkeypatch, *answers: str) -> list[str]:
+    prompts: list[str] = []
+    replies = iter(answers)
+
+    def fake_getpass(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return next(replies)
+
+    monkeypatch.setattr(getpass, "getpass", fake_getpass)
+    return prompts
+
+
+def accepts(home, password: str) -> bool:
+    try:
+        Authenticator(PasswordFile(home / "auth.json"), 60, 60).login("admin", password, "t")
+    except FsiError:
+        return False
+    return True
+
+
+def test_passwd_asks_twice_and_stores_only_a_hash(home, monkeypatch, capsys):
+    prompts = answer_prompts(monkeypatch, "typed-secret-1", "typed-secret-1")
+    cli.main(["passwd"])
+    assert len(prompts) == 2
+    assert accepts(home, "typed-secret-1")
+    assert "typed-secret-1" not in (home / "auth.json").read_text()
+    assert "typed-secret-1" not in "".join(capsys.readouterr())
+
+
+def test_passwd_changes_nothing_when_the_two_differ(home, monkeypatch):
+    PasswordFile(home / "auth.json").set("old-password")
+    answer_prompts(monkeypatch, "typed-secret-1", "typed-secret-2")
+    with pytest.raises(SystemExit, match="differ"):
+        cli.main(["passwd"])
+    assert accepts(home, "old-password")
+
+
+def test_supervisord_gets_no_password_and_a_qbittorrent_user(home, monkeypatch):
+    monkeypatch.setenv("FSI_PASSWORD", "seed-password")
+    env = cli._supervisor_env(Settings.from_env())
+    assert "FSI_PASSWORD" not in env and "seed-password" not in env.values()
+    assert env["FSI_QBT_USER"] == pwd.getpwuid(os.geteuid()).pw_name
+    monkeypatch.setenv("FSI_QBT_USER", "nobody")
+    assert cli._supervisor_env(Settings.from_env())["FSI_QBT_USER"] == "nobody"
+
+
+def test_the_plugin_listens_on_loopback_by_default(home):
+    assert Settings.from_env().host == "127.0.0.1"
+
+
+def test_an_unknown_qbittorrent_user_is_refused_before_anything_runs(home):
+    with pytest.raises(ValueError, match="no such user"):
+        prepare_home(Settings(home=home, qbt_user="no-such-user-fsi"))

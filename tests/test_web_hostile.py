@@ -1,0 +1,157 @@
+"""Hostile and odd HTTP at the endpoint, through the real waitress server in-process."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from plugin.errors import Err
+from plugin.web import MAX_BODY
+from tests.local_server import LocalServer
+
+SECURITY_HEADERS = {"Content-Type": "application/json; charset=utf-8",
+                    "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    running = LocalServer(tmp_path_factory.mktemp("home"))
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def token(server):
+    return server.login()
+
+
+def fsi(answer: tuple[int, dict[str, str], bytes]) -> dict:
+    status, headers, body = answer
+    assert status == 200
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name] == value
+    return json.loads(body)
+
+
+def raw_fsi(response: bytes) -> dict:
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].split(" ", 1)[1] == "200 OK"
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return fsi((200, headers, body))
+
+
+def test_success_answers_carry_the_security_headers(server, token):
+    assert fsi(server.post_raw(json.dumps({"cmd": "status", "token": token}).encode()))[
+        "err"] == 0
+
+
+@pytest.mark.parametrize("body, code, words", [
+    (b"", Err.NO_INPUT, "empty"),
+    (b"{not json", Err.CONTENT, "malformed JSON"),
+    (b'{"cmd":"status"}\x00', Err.CONTENT, "NUL"),
+    (b'{"cmd":"\xc3\x28"}', Err.CONTENT, "UTF-8"),
+    (b"[1,2]", Err.CONTENT, "JSON object"),
+    (b'{"cmd":"status","params":{"a":' + b"[" * 40 + b"]" * 40 + b"}}", Err.CONTENT,
+     "nested"),
+    (b'{"cmd":"status","cmd":"status"}', Err.REDUPLICATED, "duplicate"),
+    (b'{"cmd":"status","params":{"p":NaN}}', Err.CONTENT, "NaN"),
+    (b'{"cmd":"launch"}', Err.REQUEST_FAILED, "unknown command"),
+    (b'{"cmd":"status"}', Err.NOT_LOGGED_IN, "not logged in"),
+    (b'{"cmd":"status","token":"forged"}', Err.AUTHORIZE, "invalid or expired"),
+])
+def test_each_kind_of_bad_body_has_its_code_and_message(server, body, code, words):
+    answer = fsi(server.post_raw(body))
+    assert answer["err"] == code and words in answer["msg"], answer
+
+
+@pytest.mark.parametrize("port", ["1e400", "-1e400", "1e308", "65536", "0", "8080.0",
+                                  "9" * 100, "true", '"8080"', "null", "[8080]"])
+def test_huge_and_odd_ports_are_parameter_errors(server, token, port):
+    body = b'{"cmd":"start","token":"%s","params":{"port":%s}}' % (token.encode(),
+                                                                   port.encode())
+    answer = fsi(server.post_raw(body))
+    assert answer["err"] == Err.PARAMS and "port" in answer["msg"], answer
+    assert server.service.changes == []
+
+
+def test_a_json_body_is_read_whatever_the_content_type(server, token):
+    body = json.dumps({"cmd": "status", "token": token}).encode()
+    for content_type in ("application/x-www-form-urlencoded; charset=UTF-8", "text/plain",
+                         "multipart/form-data; boundary=x", ""):
+        assert fsi(server.post_raw(body, content_type))["err"] == 0
+
+
+def test_a_form_body_is_content_with_the_content_type_named(server):
+    answer = fsi(server.post_raw(b"cmd=status&token=x", "application/x-www-form-urlencoded"))
+    assert answer["err"] == Err.CONTENT
+    assert "Content-Type" in answer["msg"] and "x-www-form-urlencoded" in answer["msg"]
+
+
+def test_a_body_of_exactly_64_kib_is_read(server, token):
+    body = json.dumps({"cmd": "status", "token": token, "params": {}}).encode()
+    body = body[:-1] + b" " * (MAX_BODY - len(body)) + b"}"
+    assert len(body) == MAX_BODY
+    assert fsi(server.post_raw(body))["err"] == 0
+
+
+@pytest.mark.parametrize("size", [MAX_BODY + 1, 1024 * 1024, 15 * 1024 * 1024])
+def test_larger_bodies_are_refused_and_the_server_keeps_answering(server, token, size):
+    answer = fsi(server.post_raw(b"{" + b" " * (size - 1)))
+    assert answer["err"] == Err.REQUEST_FAILED and "too large" in answer["msg"]
+    assert "%d bytes" % MAX_BODY in answer["msg"]
+    assert server.post({"cmd": "status", "token": token})["err"] == 0
+
+
+def test_a_chunked_body_over_the_limit_is_refused(server, token):
+    chunk = b" " * 8192
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(9))
+    answer = raw_fsi(server.send_bytes(
+        b"POST /include/index.php HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks + b"0\r\n\r\n"))
+    assert answer["err"] == Err.REQUEST_FAILED and "too large" in answer["msg"]
+    assert server.post({"cmd": "status", "token": token})["err"] == 0
+
+
+@pytest.mark.parametrize("request_bytes, words", [
+    (b"POST /include/index.php HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+     "Too Large"),
+    (b"GARBAGE\r\n\r\n", "Bad Request"),
+    (b"POST /include/index.php HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"zz\r\n", "Bad Request"),
+], ids=["content-length-over-16-MiB", "bad-request-line", "bad-chunk"])
+def test_what_waitress_refuses_itself_is_fsi_json_too(server, token, request_bytes, words):
+    answer = raw_fsi(server.send_bytes(request_bytes))
+    assert answer["err"] == Err.REQUEST_FAILED and words in answer["msg"], answer
+    assert server.post({"cmd": "status", "token": token})["err"] == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_answer_9972_and_change_nothing(server, token, method):
+    query = "?cmd=start&token=%s" % token
+    answer = fsi(server.request(method, json.dumps({"cmd": "start", "token": token}).encode(),
+                                path="/include/index.php" + query))
+    assert answer["err"] == Err.REQUEST_FAILED and "POST" in answer["msg"]
+    assert server.service.changes == []
+
+
+def test_unknown_paths_are_fsi_json_with_the_security_headers(server):
+    answer = fsi(server.request("POST", b"{}", path="/admin"))
+    assert answer["err"] == Err.NOT_EXISTS
+
+
+def test_an_unexpected_failure_is_9987_without_a_traceback(server, token, monkeypatch):
+    def broken_status():
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(server.service, "status", broken_status)
+    answer = fsi(server.post_raw(json.dumps({"cmd": "status", "token": token}).encode()))
+    assert answer["err"] == Err.SYSTEM and "secret internals" not in answer["msg"]
+    assert "Traceback" not in answer["msg"]
+
+
+def test_a_password_is_never_echoed(server):
+    answer = server.post({"cmd": "login", "params": {"username": "admin",
+                                                     "password": "guess-1234",
+                                                     "extra": "x"}})
+    assert answer["err"] == Err.PARAMS and "guess-1234" not in json.dumps(answer)

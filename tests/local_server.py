@@ -53,10 +53,11 @@ class DummyService:
 
 
 class LocalServer:
-    def __init__(self, home: Path, idle: float = 600, lifetime: float = 3600) -> None:
+    def __init__(self, home: Path, idle: float = 600, lifetime: float = 3600,
+                 service: Any = None) -> None:
         passwords = PasswordFile(home / "auth.json")
         passwords.set(PASSWORD)
-        self.service = DummyService()
+        self.service = service or DummyService()
         self.auth = Authenticator(passwords, idle, lifetime)
         commands = CommandTable(self.service, self.auth)  # type: ignore[arg-type]
         app = create_app(Settings(home=home), commands)
@@ -114,3 +115,17 @@ class LocalServer:
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
         return b"".join(chunks)
+
+
+#: The answer headers, spelled out here so that a change in the plugin shows up.
+SECURITY_HEADERS = {"Content-Type": "application/json; charset=utf-8",
+                    "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def fsi(answer: tuple[int, dict[str, str], bytes]) -> dict:
+    """The JSON of an FSI answer, after checking its status and headers."""
+    status, headers, body = answer
+    assert status == 200
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name] == value
+    return json.loads(body)

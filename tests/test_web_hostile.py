@@ -7,10 +7,7 @@ import pytest
 
 from plugin.errors import Err
 from plugin.web import MAX_BODY
-from tests.local_server import LocalServer
-
-SECURITY_HEADERS = {"Content-Type": "application/json; charset=utf-8",
-                    "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+from tests.local_server import LocalServer, fsi
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +20,6 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def token(server):
     return server.login()
-
-
-def fsi(answer: tuple[int, dict[str, str], bytes]) -> dict:
-    status, headers, body = answer
-    assert status == 200
-    for name, value in SECURITY_HEADERS.items():
-        assert headers[name] == value
-    return json.loads(body)
 
 
 def raw_fsi(response: bytes) -> dict:

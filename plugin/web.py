@@ -25,11 +25,8 @@ MAX_BODY = 64 * 1024
 
 log = logging.getLogger("qbittorrent_fsi")
 
-_HEADERS = ANSWER_HEADERS
-
-
-def _json_response(body: bytes, status: int = 200) -> bottle.HTTPResponse:
-    return bottle.HTTPResponse(body=body, status=status, headers=_HEADERS)
+def _json_response(body: bytes) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(body=body, status=200, headers=ANSWER_HEADERS)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -77,23 +74,17 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
         commands = CommandTable(QbittorrentService(settings), auth)
     app = bottle.Bottle(catchall=True)
 
-    def answer(call_body: bytes, environ: dict[str, Any]) -> bottle.HTTPResponse:
-        try:
-            request = decode_request(call_body, environ.get("CONTENT_TYPE", ""))
-            results = commands.dispatch(Call(request, environ.get("REMOTE_ADDR", ""),
-                                             _caller_host(environ)))
-            return _json_response(encode_answer(Err.SUCCEED, "ok", results))
-        except Exception as exc:  # every failure becomes FSI JSON, here and only here
-            return _json_response(encode_error(as_fsi_error(exc)))
-
     @app.post(ENDPOINT)
     def endpoint() -> bottle.HTTPResponse:
         environ = bottle.request.environ
         try:
-            body = _read_body(environ)
-        except FsiError as error:
-            return _json_response(encode_error(error))
-        return answer(body, environ)
+            request = decode_request(_read_body(environ), environ.get("CONTENT_TYPE", ""))
+            results = commands.dispatch(Call(request, environ.get("REMOTE_ADDR", ""),
+                                             _caller_host(environ)))
+            body = encode_answer(Err.SUCCEED, "ok", results)
+        except Exception as exc:  # every failure becomes FSI JSON, here and only here
+            body = encode_error(as_fsi_error(exc))
+        return _json_response(body)
 
     @app.route(ENDPOINT, method=["GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
     def wrong_method() -> bottle.HTTPResponse:
@@ -109,7 +100,7 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
         else:
             fsi = as_fsi_error(error.exception or RuntimeError(error.body))
         bottle.response.status = 200
-        for name, value in _HEADERS.items():
+        for name, value in ANSWER_HEADERS.items():
             bottle.response.set_header(name, value)
         return encode_error(fsi)
 

@@ -17,6 +17,9 @@ run: $(BIN)/qbittorrent-fsi
 test: $(BIN)/qbittorrent-fsi
 	$(BIN)/pytest
 
+bench: $(BIN)/qbittorrent-fsi
+	$(BIN)/python -m bench.run $(ARGS)
+
 ctl: $(BIN)/qbittorrent-fsi
 	$(BIN)/qbittorrent-fsi ctl $(ARGS)
 

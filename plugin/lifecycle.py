@@ -102,9 +102,14 @@ class QbittorrentService:
                 cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().replace(b"\0", b" ")
             except OSError:
                 return None
+            port = port_in_command(cmdline)
+            if port is None:
+                # Forked by supervisord but not exec'd yet: that is still
+                # supervisord's command line, ask again next time.
+                return None
             if len(self._pid_ports) > 64:
                 self._pid_ports.clear()
-            self._pid_ports[pid] = port_in_command(cmdline)
+            self._pid_ports[pid] = port
         return self._pid_ports[pid]
 
     # -- lifecycle -------------------------------------------------------

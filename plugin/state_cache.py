@@ -9,7 +9,10 @@ and each event drops the kept answer. The kept answer is used only while
 that socket is connected: before the first connection, after supervisord
 or the listener went away, every read is a real ``getProcessInfo`` (so a
 stopped supervisord shows up as 9977 at once). A generation counter makes
-sure an answer fetched before an event is never kept after it.
+sure an answer fetched before an event is never kept after it. One more
+check is local: a kept answer naming a pid that has exited (supervisord
+notices SIGCHLD only when its loop next wakes, up to a second later) is
+asked again, and that request is what wakes supervisord up.
 """
 from __future__ import annotations
 

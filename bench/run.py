@@ -15,7 +15,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from typing import Any, Callable
 from supervisor.xmlrpc import SupervisorTransport
 
 from plugin.runtime import CONF_DIR, PRESETS, profile_config
-from tests.stack import Stack, free_port
+from tests.stack import Stack, accepting, free_port, wait_for
 
 #: Targets of issue 5: (figure, operator, bound).
 START_RATIO = 1.2
@@ -42,29 +41,10 @@ RSS_MAX_MB = 30.0
 RSS_GROWTH_MAX_MB = 0.5
 
 
-def accepting(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def until_accepting(port: int, timeout: float = 15.0) -> None:
     """Poll the port every millisecond, as tightly for every contestant."""
-    deadline = time.monotonic() + timeout
-    while not accepting(port):
-        if time.monotonic() > deadline:
-            raise RuntimeError("port %d never opened" % port)
-        time.sleep(0.001)
-
-
-def until_closed(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while accepting(port):
-        if time.monotonic() > deadline:
-            raise RuntimeError("port %d never closed" % port)
-        time.sleep(0.005)
+    if not wait_for(lambda: accepting(port), timeout, interval=0.001):
+        raise RuntimeError("port %d never opened" % port)
 
 
 def timed(action: Callable[[], Any]) -> float:
@@ -236,9 +216,11 @@ def machine() -> list[str]:
                version("bottle"), qbt)]
 
 
+def ms(seconds: float) -> str:
+    return ("%.2f ms" if seconds < 0.01 else "%.1f ms") % (seconds * 1000)
+
+
 def table(f: dict[str, Any]) -> list[str]:
-    ms = lambda seconds: "%.2f ms" % (seconds * 1000) if seconds < 0.01 else \
-        "%.1f ms" % (seconds * 1000)  # noqa: E731
     rows = [
         ("start -> Web UI accepting", ms(f["fsi_start"]), "bare exec %s" % ms(f["bare_start"]),
          f["fsi_start"] / f["bare_start"], "<= %.1fx" % START_RATIO,

@@ -153,12 +153,21 @@ class QbittorrentService:
             return self._await_ready(port, deadline, {})
         if port_in_use(port):
             raise FsiError(Err.USED, "port %d is already in use by another program" % port)
-        # The new config is written and checked by supervisord while the old
-        # qBittorrent still runs: a refused config leaves it untouched.
-        self._apply_port(port)
-        if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
+        running = info["state"] in UP_STATES + (ProcessStates.BACKOFF,)
+        # A running qBittorrent is told to stop first, in the same round trip
+        # as supervisord's re-read of the new config: its shutdown (resume
+        # data) and the re-read overlap.
+        refused = self._apply_port(port, stop_first=running)
+        if running:
             self._stop_and_wait(deadline)
-        return self._await_ready(port, deadline, self._launch())
+        log_sizes = self._launch()
+        if refused is None:
+            return self._await_ready(port, deadline, log_sizes)
+        # The previous config is back: so is qBittorrent, on its previous port.
+        previous_port = self.config.port()
+        if previous_port is not None:
+            refused.results = self._await_ready(previous_port, deadline, log_sizes)
+        raise refused
 
     def stop(self, wait: float | None = None) -> dict[str, Any]:
         """Ask supervisord to stop qBittorrent (SIGTERM, never an early SIGKILL).
@@ -192,28 +201,49 @@ class QbittorrentService:
                            "on exit); status shows when it is done", status)
         return status
 
-    def _apply_port(self, port: int) -> None:
-        """Write ``port`` into the program config and have supervisord re-read it."""
+    def _apply_port(self, port: int, stop_first: bool) -> FsiError | None:
+        """Write ``port`` into the program config and have supervisord re-read it.
+
+        With ``stop_first`` the running qBittorrent is stopped in the same
+        round trip; a config supervisord refuses is then rolled back and the
+        refusal returned (the caller starts the previous config again)
+        instead of raised.
+        """
         previous = self.config.set_port(port)
-        if previous is None and not self._reread_needed:
-            return
+        calls: list[tuple[Any, ...]] = [("stopProcess", self.name, False)] if stop_first else []
+        if previous is not None or self._reread_needed:
+            calls.append(("reloadConfig",))
+        if not calls:
+            return None
         try:
-            added, changed, _ = self.client.reload_config()
-        except SupervisorFault as fault:
-            if previous is not None:
-                self.config.write(previous)
-            if fault.code == Faults.CANT_REREAD:
-                raise FsiError(Err.CONFIG, "supervisord refused the program config%s: %s"
-                               % (", previous config restored" if previous else "",
-                                  fault.text)) from None
-            raise
+            results = self.client.multicall(*calls)
         except FsiError:
             if previous is not None:
                 self.config.write(previous)
             raise
+        if stop_first:
+            self.state.invalidate(stopping=True)
+            stopped = results[0]
+            if isinstance(stopped, SupervisorFault) and stopped.code != Faults.NOT_RUNNING:
+                raise FsiError(Err.FAILED, "supervisord could not stop qBittorrent: %s"
+                               % stopped.text)
+        reread = results[-1] if calls[-1][0] == "reloadConfig" else None
+        if reread is None:
+            return None
+        if isinstance(reread, SupervisorFault):
+            if previous is not None:
+                self.config.write(previous)
+            refusal = FsiError(Err.CONFIG, "supervisord refused the program config%s: %s"
+                               % (", previous config restored" if previous else "",
+                                  reread.text))
+            if stop_first and reread.code == Faults.CANT_REREAD:
+                return refusal
+            raise refusal
+        added, changed, _ = reread[0]
         self._reread_needed = False
         if self.name in added or self.name in changed:
             self._group_stale = True
+        return None
 
     def _launch(self) -> dict[str, int]:
         """Start the process in one round trip; return the sizes of its logs before.

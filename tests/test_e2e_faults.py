@@ -97,14 +97,26 @@ def test_unwritable_program_config_gives_9990_and_changes_nothing():
 def test_config_refused_by_supervisord_gives_9970_with_the_reason_and_is_restored(
         stack, restore_config):
     port = free_port()
-    running = stack.call("start", port=port)["results"]
+    assert stack.call("start", port=port)["err"] == 0
     broken = edit_config(stack, r"^startretries=.*$", "startretries=many")
     answer = stack.call("start", port=free_port())
     assert answer["err"] == Err.CONFIG, answer
     assert "previous config restored" in answer["msg"] and "many" in answer["msg"]
     assert stack.program_conf.read_bytes() == broken
+    # It was stopped in the round trip that found the config refused, and is
+    # back on its port with the previous config.
+    assert answer["results"]["running"] and answer["results"]["port"] == port
     status = stack.call("status")["results"]
-    assert status["pid"] == running["pid"] and accepting(port)
+    assert status["running"] and status["port"] == port and accepting(port)
+
+
+def test_config_refused_while_stopped_starts_nothing(stack, restore_config):
+    broken = edit_config(stack, r"^startretries=.*$", "startretries=many")
+    answer = stack.call("start", port=free_port())
+    assert answer["err"] == Err.CONFIG, answer
+    assert "previous config restored" in answer["msg"]
+    assert stack.program_conf.read_bytes() == broken
+    assert stack.call("status")["results"]["state"] == "stopped"
 
 
 def test_config_without_the_program_gives_9970(stack, restore_config):

@@ -13,7 +13,7 @@ import pytest
 
 from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService
-from plugin.rpc_client import SupervisorClient
+from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
 from plugin.runtime import profile_config
 from tests.stack import Stack, accepting, free_port, wait_for
 
@@ -64,8 +64,12 @@ def test_supervisord_gone_gives_9977_and_the_plugin_recovers(fresh_stack):
         assert wait_for(lambda: service.state.connected, timeout=5)
         port = free_port()
         assert service.start(port)["port"] == port and accepting(port)
-        fresh_stack.ctl("stop", "qbittorrent")  # by hand: the kept status must follow
-        assert wait_for(lambda: service.status()["state"] == "stopped", timeout=5)
+        # By hand, behind the plugin's back: the kept status must follow.
+        fresh_stack.ctl("stop", "qbittorrent")
+        assert service.status()["state"] == "stopped"
+        fresh_stack.ctl("start", "qbittorrent")
+        status = service.status()
+        assert status["state"] == "running" and status["port"] == port and accepting(port)
     finally:
         service.state.close()
 
@@ -228,3 +232,11 @@ def test_start_and_stop_that_outlive_the_request_give_9998_and_status_follows(tm
         assert "SIGKILL" not in (stack.home / "log" / "supervisord.log").read_text()
     finally:
         stack.close()
+
+
+def test_multicall_answers_each_call_or_its_fault(stack):
+    client = SupervisorClient(stack.settings.supervisor_url)
+    missing, version = client.multicall(("getProcessInfo", "no-such-program"),
+                                        ("getSupervisorVersion",))
+    assert isinstance(missing, SupervisorFault) and missing.code == Faults.BAD_NAME
+    assert version == "4.3.0"

@@ -190,9 +190,9 @@ class QbittorrentService:
                     raise
             self.state.invalidate(stopping=True)
 
-        def down(now: dict[str, Any]) -> bool:
-            return now["state"] in DOWN_STATES and (port is None or
-                                                    not accepting(PROBE_HOST, port))
+        def down() -> bool:
+            return self.state.info()["state"] in DOWN_STATES and (
+                port is None or not accepting(PROBE_HOST, port))
 
         stopped = self.state.wait_until(down, deadline)
         status = self.status()
@@ -283,8 +283,10 @@ class QbittorrentService:
 
     def _await_ready(self, port: int, deadline: float, log_sizes: dict[str, int]
                      ) -> dict[str, Any]:
-        def ready_or_failed(info: dict[str, Any]) -> bool:
-            return info["state"] in FAILED_STATES or accepting(PROBE_HOST, port, timeout=0.5)
+        def ready_or_failed() -> bool:
+            # The port first: once it accepts, no state read (nor round trip) is needed.
+            return accepting(PROBE_HOST, port, timeout=0.5) or \
+                self.state.info()["state"] in FAILED_STATES
 
         self.state.wait_until(ready_or_failed, deadline)
         info = self.state.info()

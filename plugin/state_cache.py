@@ -102,19 +102,19 @@ class ProcessState:
             if stopping and self._stopping_since is None:
                 self._stopping_since = time.monotonic()
 
-    def wait_until(self, check: Callable[[dict[str, Any]], bool], deadline: float,
+    def wait_until(self, check: Callable[[], bool], deadline: float,
                    fast_for: float = 1.0) -> bool:
-        """Re-check ``check(info)`` on each change and at short intervals until ``deadline``.
+        """Re-run ``check`` on each change and at short intervals until ``deadline``.
 
-        While events flow a check costs no round trip, so it runs every
-        millisecond for ``fast_for`` seconds (qBittorrent's Web UI opens tens
-        of milliseconds after exec); otherwise, and later, it backs off.
+        While events flow a state read costs no round trip, so ``check`` runs
+        every millisecond for ``fast_for`` seconds (qBittorrent's Web UI opens
+        tens of milliseconds after exec); otherwise, and later, it backs off.
         """
         fast_until = time.monotonic() + fast_for
         interval = POLL_MIN
         while True:
-            generation, info = self.snapshot()
-            if check(info):
+            generation = self._generation
+            if check():
                 return True
             now = time.monotonic()
             if now >= deadline:

@@ -154,10 +154,11 @@ class QbittorrentService:
         if port_in_use(port):
             raise FsiError(Err.USED, "port %d is already in use by another program" % port)
         running = info["state"] in UP_STATES + (ProcessStates.BACKOFF,)
-        # A running qBittorrent is told to stop first, in the same round trip
-        # as supervisord's re-read of the new config: its shutdown (resume
-        # data) and the re-read overlap.
-        refused = self._apply_port(port, stop_first=running)
+        if running:
+            # SIGTERM first: qBittorrent saves its resume data while the new
+            # config is written and re-read, instead of after.
+            self._send_stop()
+        refused = self._apply_port(port, tolerate_refusal=running)
         if running:
             self._stop_and_wait(deadline)
         log_sizes = self._launch()
@@ -183,12 +184,7 @@ class QbittorrentService:
         info = self.state.info()
         port = self._pid_port(info["pid"]) if info["pid"] else None
         if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
-            try:
-                self.client.stop_process(self.name)
-            except SupervisorFault as fault:
-                if fault.code != Faults.NOT_RUNNING:
-                    raise
-            self.state.invalidate(stopping=True)
+            self._send_stop()
 
         def down() -> bool:
             return self.state.info()["state"] in DOWN_STATES and (
@@ -201,45 +197,40 @@ class QbittorrentService:
                            "on exit); status shows when it is done", status)
         return status
 
-    def _apply_port(self, port: int, stop_first: bool) -> FsiError | None:
+    def _send_stop(self) -> None:
+        try:
+            self.client.stop_process(self.name)
+        except SupervisorFault as fault:
+            if fault.code != Faults.NOT_RUNNING:
+                raise
+        self.state.invalidate(stopping=True)
+
+    def _apply_port(self, port: int, tolerate_refusal: bool) -> FsiError | None:
         """Write ``port`` into the program config and have supervisord re-read it.
 
-        With ``stop_first`` the running qBittorrent is stopped in the same
-        round trip; a config supervisord refuses is then rolled back and the
-        refusal returned (the caller starts the previous config again)
+        A config supervisord refuses is rolled back; with
+        ``tolerate_refusal`` (qBittorrent was already told to stop, so the
+        caller starts the previous config again) the refusal is returned
         instead of raised.
         """
         previous = self.config.set_port(port)
-        calls: list[tuple[Any, ...]] = [("stopProcess", self.name, False)] if stop_first else []
-        if previous is not None or self._reread_needed:
-            calls.append(("reloadConfig",))
-        if not calls:
+        if previous is None and not self._reread_needed:
             return None
         try:
-            results = self.client.multicall(*calls)
-        except FsiError:
-            if previous is not None:
-                self.config.write(previous)
-            raise
-        if stop_first:
-            self.state.invalidate(stopping=True)
-            stopped = results[0]
-            if isinstance(stopped, SupervisorFault) and stopped.code != Faults.NOT_RUNNING:
-                raise FsiError(Err.FAILED, "supervisord could not stop qBittorrent: %s"
-                               % stopped.text)
-        reread = results[-1] if calls[-1][0] == "reloadConfig" else None
-        if reread is None:
-            return None
-        if isinstance(reread, SupervisorFault):
+            added, changed, _ = self.client.reload_config()
+        except SupervisorFault as fault:
             if previous is not None:
                 self.config.write(previous)
             refusal = FsiError(Err.CONFIG, "supervisord refused the program config%s: %s"
                                % (", previous config restored" if previous else "",
-                                  reread.text))
-            if stop_first and reread.code == Faults.CANT_REREAD:
+                                  fault.text))
+            if tolerate_refusal and fault.code == Faults.CANT_REREAD:
                 return refusal
-            raise refusal
-        added, changed, _ = reread[0]
+            raise refusal from None
+        except FsiError:
+            if previous is not None:
+                self.config.write(previous)
+            raise
         self._reread_needed = False
         if self.name in added or self.name in changed:
             self._group_stale = True

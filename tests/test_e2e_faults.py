@@ -107,8 +107,8 @@ def test_config_refused_by_supervisord_gives_9970_with_the_reason_and_is_restore
     assert answer["err"] == Err.CONFIG, answer
     assert "previous config restored" in answer["msg"] and "many" in answer["msg"]
     assert stack.program_conf.read_bytes() == broken
-    # It was stopped in the round trip that found the config refused, and is
-    # back on its port with the previous config.
+    # It was told to stop before the re-read (to overlap its shutdown with
+    # it), and is back on its port with the previous config.
     assert answer["results"]["running"] and answer["results"]["port"] == port
     status = stack.call("status")["results"]
     assert status["running"] and status["port"] == port and accepting(port)

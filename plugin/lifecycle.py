@@ -154,11 +154,12 @@ class QbittorrentService:
         if port_in_use(port):
             raise FsiError(Err.USED, "port %d is already in use by another program" % port)
         running = info["state"] in UP_STATES + (ProcessStates.BACKOFF,)
+        previous = self.config.set_port(port)  # unwritable: 9990 with nothing stopped
         if running:
-            # SIGTERM first: qBittorrent saves its resume data while the new
-            # config is written and re-read, instead of after.
+            # SIGTERM before the re-read: qBittorrent saves its resume data
+            # while supervisord parses the new config, instead of after.
             self._send_stop()
-        refused = self._apply_port(port, tolerate_refusal=running)
+        refused = self._reread(previous, tolerate_refusal=running)
         if running:
             self._stop_and_wait(deadline)
         log_sizes = self._launch()
@@ -205,15 +206,14 @@ class QbittorrentService:
                 raise
         self.state.invalidate(stopping=True)
 
-    def _apply_port(self, port: int, tolerate_refusal: bool) -> FsiError | None:
-        """Write ``port`` into the program config and have supervisord re-read it.
+    def _reread(self, previous: bytes | None, tolerate_refusal: bool) -> FsiError | None:
+        """Have supervisord re-read the program config just written over ``previous``.
 
-        A config supervisord refuses is rolled back; with
+        A config supervisord refuses is rolled back to ``previous``; with
         ``tolerate_refusal`` (qBittorrent was already told to stop, so the
         caller starts the previous config again) the refusal is returned
         instead of raised.
         """
-        previous = self.config.set_port(port)
         if previous is None and not self._reread_needed:
             return None
         try:

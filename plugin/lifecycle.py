@@ -30,6 +30,9 @@ FAILED_STATES = (ProcessStates.BACKOFF, ProcessStates.EXITED, ProcessStates.FATA
                  ProcessStates.STOPPED)
 #: States in which no process is left.
 DOWN_STATES = (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL)
+#: While waiting for the Web UI, how often the state is read when no change was pushed
+#: (a qBittorrent that died is noticed at the latest then).
+STATE_LOOK_EVERY = 0.01
 #: Lines of qBittorrent's output that say why it gave up.
 _ERROR_HINT = re.compile(r"(?i)unable|could not|cannot|can't|error|fail|bad |denied|"
                          r"unknown|not found|invalid|abort")
@@ -274,10 +277,19 @@ class QbittorrentService:
 
     def _await_ready(self, port: int, deadline: float, log_sizes: dict[str, int]
                      ) -> dict[str, Any]:
+        looked: list[float] = [self.state.generation, 0.0]
+
         def ready_or_failed() -> bool:
-            # The port first: once it accepts, no state read (nor round trip) is needed.
-            return accepting(PROBE_HOST, port, timeout=0.5) or \
-                self.state.info()["state"] in FAILED_STATES
+            # The port every millisecond, the state only when it changed or
+            # every STATE_LOOK_EVERY: reading it on every poll (a round trip
+            # after each change) measurably slows qBittorrent's own start.
+            if accepting(PROBE_HOST, port, timeout=0.5):
+                return True
+            now = time.monotonic()
+            if self.state.generation == looked[0] and now - looked[1] < STATE_LOOK_EVERY:
+                return False
+            looked[:] = [self.state.generation, now]
+            return self.state.info()["state"] in FAILED_STATES
 
         self.state.wait_until(ready_or_failed, deadline)
         info = self.state.info()

@@ -64,6 +64,11 @@ class ProcessState:
             threading.Thread(target=self._watch, name="fsi-events", daemon=True).start()
 
     @property
+    def generation(self) -> int:
+        """Changes whenever the state may have changed."""
+        return self._generation
+
+    @property
     def connected(self) -> bool:
         """True while state changes are being pushed to us."""
         return self._connected

@@ -25,6 +25,9 @@ screenshot: $(BIN)/qbittorrent-fsi
 fuzz: $(BIN)/qbittorrent-fsi
 	$(BIN)/pytest --hypothesis-profile=fuzz tests/test_fuzz.py tests/test_e2e_fuzz.py
 
+bench: $(BIN)/qbittorrent-fsi
+	$(BIN)/python -m bench.run $(ARGS)
+
 ctl: $(BIN)/qbittorrent-fsi
 	$(BIN)/qbittorrent-fsi ctl $(ARGS)
 

@@ -31,7 +31,8 @@ def _supervisor_env(settings: Settings) -> dict[str, str]:
     env.pop("FSI_PASSWORD", None)
     env.update(FSI_HOME=str(settings.home), FSI_PYTHON=settings.python,
                FSI_HOST=settings.host, FSI_PORT=str(settings.port),
-               FSI_QBT_USER=settings.qbittorrent_user)
+               FSI_QBT_USER=settings.qbittorrent_user,
+               FSI_STOP_GRACE=str(settings.stop_grace))
     return env
 
 
@@ -79,6 +80,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     create_server(create_app(settings), settings.host, settings.port, settings.threads).run()
 
 
+def cmd_events(args: argparse.Namespace) -> None:
+    """supervisord event listener pushing state changes to the plugin (what supervisord runs)."""
+    from plugin.event_listener import run_listener
+
+    run_listener(_settings().events_socket, sys.stdin.buffer, sys.stdout.buffer)
+
+
 def cmd_passwd(args: argparse.Namespace) -> None:
     """Set the admin password; every token issued before stops working."""
     settings = _settings()
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help=cmd_run.__doc__).set_defaults(func=cmd_run)
     sub.add_parser("serve", help=cmd_serve.__doc__).set_defaults(func=cmd_serve)
+    sub.add_parser("events", help=cmd_events.__doc__).set_defaults(func=cmd_events)
     ctl = sub.add_parser("ctl", help=cmd_ctl.__doc__)
     ctl.add_argument("args", nargs=argparse.REMAINDER)
     ctl.set_defaults(func=cmd_ctl)

@@ -8,6 +8,7 @@ than queueing behind a stop that may take minutes.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any, Iterator
 from supervisor.states import ProcessStates, getProcessStateDescription
 
 from plugin.errors import Err, FsiError
-from plugin.ports import accepting, port_in_use, wait_until
+from plugin.ports import accepting, port_in_use
 from plugin.program_config import ProgramConfig, port_in_command
 from plugin.qbt_profile import WebuiCredentials
-from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
+from plugin.rpc_client import TAIL_METHODS, Faults, SupervisorClient, SupervisorFault
+from plugin.state_cache import ProcessState
 from plugin.settings import Settings
 
 #: States in which supervisord has (or is about to have) a live process.
@@ -27,6 +29,14 @@ UP_STATES = (ProcessStates.STARTING, ProcessStates.RUNNING)
 #: States in which a start attempt has failed.
 FAILED_STATES = (ProcessStates.BACKOFF, ProcessStates.EXITED, ProcessStates.FATAL,
                  ProcessStates.STOPPED)
+#: States in which no process is left.
+DOWN_STATES = (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL)
+#: While waiting for the Web UI, how often the state is read when no change was pushed
+#: (a qBittorrent that died is noticed at the latest then).
+STATE_LOOK_EVERY = 0.01
+#: Lines of qBittorrent's output that say why it gave up.
+_ERROR_HINT = re.compile(r"(?i)unable|could not|cannot|can't|error|fail|bad |denied|"
+                         r"unknown|not found|invalid|abort")
 #: Where the Web UI is probed; qBittorrent listens there in both presets.
 PROBE_HOST = "127.0.0.1"
 
@@ -48,31 +58,32 @@ class QbittorrentService:
     """qBittorrent as supervisord's program ``settings.program``."""
 
     def __init__(self, settings: Settings, client: SupervisorClient | None = None,
-                 config: ProgramConfig | None = None,
+                 config: ProgramConfig | None = None, state: ProcessState | None = None,
                  webui: WebuiCredentials | None = None) -> None:
         self.settings = settings
         self.name = settings.program
         self.client = client or SupervisorClient(settings.supervisor_url, settings.rpc_timeout)
         self.config = config or ProgramConfig(settings.program_conf, settings.program)
         self.webui = webui or WebuiCredentials.for_settings(settings)
+        self.state = state or ProcessState(self.client, self.name, settings.events_socket)
         self._lock = threading.Lock()
         self._pid_ports: dict[int, int | None] = {}
-        self._stopping_since: float | None = None
+        # supervisord may hold another program config than the file (edited
+        # before we started): re-read it once before the first launch.
+        self._reread_needed = True
+        # The file changed and supervisord re-read it, but the group still runs
+        # the old config until it is removed and added again.
+        self._group_stale = False
 
     # -- queries ---------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return self._describe(self.client.process_info(self.name))
+        return self._describe(self.state.info())
 
     def _describe(self, info: dict[str, Any]) -> dict[str, Any]:
         state = info["state"]
         pid = info["pid"] or None
         up = state in UP_STATES
-        if state == ProcessStates.STOPPING:
-            if self._stopping_since is None:
-                self._stopping_since = time.monotonic()
-        else:
-            self._stopping_since = None
         port = self._pid_port(pid) if pid else None
         if port is None:
             port = self.config.port()
@@ -83,8 +94,9 @@ class QbittorrentService:
             "port": port,
             "uptime": max(0, info["now"] - info["start"]) if up and info["start"] else 0,
         }
-        if self._stopping_since is not None:
-            result["stopping_for"] = round(time.monotonic() - self._stopping_since, 1)
+        stopping_for = self.state.stopping_for() if state == ProcessStates.STOPPING else None
+        if stopping_for is not None:
+            result["stopping_for"] = round(stopping_for, 1)
         if info.get("spawnerr"):
             result["error"] = info["spawnerr"]
         return result
@@ -96,9 +108,14 @@ class QbittorrentService:
                 cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().replace(b"\0", b" ")
             except OSError:
                 return None
+            port = port_in_command(cmdline)
+            if port is None:
+                # Forked by supervisord but not exec'd yet: that is still
+                # supervisord's command line, ask again next time.
+                return None
             if len(self._pid_ports) > 64:
                 self._pid_ports.clear()
-            self._pid_ports[pid] = port_in_command(cmdline)
+            self._pid_ports[pid] = port
         return self._pid_ports[pid]
 
     # -- lifecycle -------------------------------------------------------
@@ -128,7 +145,7 @@ class QbittorrentService:
 
     def _start(self, port: int | None) -> dict[str, Any]:
         deadline = time.monotonic() + self.settings.start_timeout
-        info = self.client.process_info(self.name)
+        info = self.state.info()
         if info["state"] == ProcessStates.STOPPING:
             raise FsiError(Err.BUSY, "qBittorrent is still stopping (saving resume "
                            "data); start it again once status says stopped",
@@ -139,15 +156,27 @@ class QbittorrentService:
                 raise FsiError(Err.NO_INPUT, "no port configured yet: pass params.port")
         up = info["state"] in UP_STATES
         if up and self._pid_port(info["pid"]) == port:
-            return self._await_ready(port, deadline)
+            return self._await_ready(port, deadline, {})
         if port_in_use(port):
             raise FsiError(Err.USED, "port %d is already in use by another program" % port)
-        if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
+        running = info["state"] in UP_STATES + (ProcessStates.BACKOFF,)
+        previous = self.config.set_port(port)  # unwritable: 9990 with nothing stopped
+        if running:
+            # SIGTERM before the re-read: qBittorrent saves its resume data
+            # while supervisord parses the new config, instead of after.
+            self._send_stop()
+        refused = self._reread(previous, tolerate_refusal=running)
+        if running:
             self._stop_and_wait(deadline)
-        self._apply_port(port)
         self.webui.apply()  # qBittorrent is stopped here: its config may be edited
-        self._start_process()
-        return self._await_ready(port, deadline)
+        log_sizes = self._launch()
+        if refused is None:
+            return self._await_ready(port, deadline, log_sizes)
+        # The previous config is back: so is qBittorrent, on its previous port.
+        previous_port = self.config.port()
+        if previous_port is not None:
+            refused.results = self._await_ready(previous_port, deadline, log_sizes)
+        raise refused
 
     def stop(self, wait: float | None = None) -> dict[str, Any]:
         """Ask supervisord to stop qBittorrent (SIGTERM, never an early SIGKILL).
@@ -160,85 +189,143 @@ class QbittorrentService:
             return self._stop_and_wait(time.monotonic() + wait)
 
     def _stop_and_wait(self, deadline: float) -> dict[str, Any]:
-        info = self.client.process_info(self.name)
+        info = self.state.info()
         port = self._pid_port(info["pid"]) if info["pid"] else None
         if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
-            try:
-                self.client.stop_process(self.name)
-            except SupervisorFault as fault:
-                if fault.code != Faults.NOT_RUNNING:
-                    raise
-        stopped = wait_until(lambda: self._is_down(port), deadline, max_interval=0.1)
+            self._send_stop()
+
+        def down() -> bool:
+            return self.state.info()["state"] in DOWN_STATES and (
+                port is None or not accepting(PROBE_HOST, port))
+
+        stopped = self.state.wait_until(down, deadline)
         status = self.status()
         if not stopped:
             raise FsiError(Err.TIMEOUT, "qBittorrent is still stopping (it saves resume data "
                            "on exit); status shows when it is done", status)
         return status
 
-    def _is_down(self, port: int | None) -> bool:
-        state = self.client.process_info(self.name)["state"]
-        if state not in (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL):
-            return False
-        return port is None or not accepting(PROBE_HOST, port)
-
-    def _apply_port(self, port: int) -> None:
-        previous = self.config.set_port(port)
-        if previous is None:
-            return
+    def _send_stop(self) -> None:
         try:
-            self.client.reload_group(self.name)
+            self.client.stop_process(self.name)
         except SupervisorFault as fault:
-            self.config.write(previous)
-            if fault.code == Faults.CANT_REREAD:
-                raise FsiError(Err.CONFIG, "supervisord refused the program config, "
-                               "previous config restored: %s" % fault.text) from None
-            raise
+            if fault.code != Faults.NOT_RUNNING:
+                raise
+        self.state.invalidate(stopping=True)
+
+    def _reread(self, previous: bytes | None, tolerate_refusal: bool) -> FsiError | None:
+        """Have supervisord re-read the program config just written over ``previous``.
+
+        A config supervisord refuses is rolled back to ``previous``; with
+        ``tolerate_refusal`` (qBittorrent was already told to stop, so the
+        caller starts the previous config again) the refusal is returned
+        instead of raised.
+        """
+        if previous is None and not self._reread_needed:
+            return None
+        try:
+            added, changed, _ = self.client.reload_config()
+        except SupervisorFault as fault:
+            if previous is not None:
+                self.config.write(previous)
+            refusal = FsiError(Err.CONFIG, "supervisord refused the program config%s: %s"
+                               % (", previous config restored" if previous else "",
+                                  fault.text))
+            if tolerate_refusal and fault.code == Faults.CANT_REREAD:
+                return refusal
+            raise refusal from None
         except FsiError:
-            self.config.write(previous)
+            if previous is not None:
+                self.config.write(previous)
             raise
+        self._reread_needed = False
+        if self.name in added or self.name in changed:
+            self._group_stale = True
+        return None
 
-    def _start_process(self) -> None:
-        try:
-            self.client.start_process(self.name)
-        except SupervisorFault as fault:
-            if fault.code == Faults.ALREADY_STARTED:
-                return
-            if fault.code in (Faults.NO_FILE, Faults.NOT_EXECUTABLE):
-                raise FsiError(Err.FAILED, "cannot run qBittorrent: %s" % fault.text) from None
-            if fault.code == Faults.BAD_NAME:
-                raise FsiError(Err.CONFIG, "supervisord has no program %r" % self.name) from None
-            raise FsiError(Err.FAILED, "supervisord could not start qBittorrent: %s"
-                           % fault.text) from None
+    def _launch(self) -> dict[str, int]:
+        """Start the process in one round trip; return the sizes of its logs before.
 
-    def _await_ready(self, port: int, deadline: float) -> dict[str, Any]:
-        failed = False
+        The group is removed and added again (as ``supervisorctl update``
+        does) only when its config changed since it was last added.
+        """
+        calls: list[tuple[Any, ...]] = []
+        if self._group_stale:
+            calls += [("removeProcessGroup", self.name), ("addProcessGroup", self.name)]
+        calls += [(TAIL_METHODS[channel], self.name, 0, 0) for channel in TAIL_METHODS]
+        calls.append(("startProcess", self.name, False))
+        results = self.client.multicall(*calls)
+        self.state.invalidate()
+        if self._group_stale:
+            removed, added = results[:2]
+            for result, harmless in ((removed, Faults.BAD_NAME), (added, Faults.ALREADY_ADDED)):
+                if isinstance(result, SupervisorFault) and result.code != harmless:
+                    raise FsiError(Err.CONFIG, "supervisord could not apply the program "
+                                   "config: %s" % result.text)
+            self._group_stale = False
+        started = results[-1]
+        if isinstance(started, SupervisorFault):
+            self._raise_start_fault(started)
+        tails = results[-1 - len(TAIL_METHODS):-1]
+        return {channel: tail[1] for channel, tail in zip(TAIL_METHODS, tails)
+                if not isinstance(tail, SupervisorFault)}
 
-        def ready() -> bool:
-            nonlocal failed
+    def _raise_start_fault(self, fault: SupervisorFault) -> None:
+        if fault.code == Faults.ALREADY_STARTED:
+            return
+        if fault.code in (Faults.NO_FILE, Faults.NOT_EXECUTABLE):
+            raise FsiError(Err.FAILED, "cannot run qBittorrent: %s" % fault.text)
+        if fault.code == Faults.BAD_NAME:
+            raise FsiError(Err.CONFIG, "supervisord has no program %r" % self.name)
+        raise FsiError(Err.FAILED, "supervisord could not start qBittorrent: %s" % fault.text)
+
+    def _await_ready(self, port: int, deadline: float, log_sizes: dict[str, int]
+                     ) -> dict[str, Any]:
+        looked: list[float] = [self.state.generation, 0.0]
+
+        def ready_or_failed() -> bool:
+            # The port every millisecond, the state only when it changed or
+            # every STATE_LOOK_EVERY: reading it on every poll (a round trip
+            # after each change) measurably slows qBittorrent's own start.
             if accepting(PROBE_HOST, port, timeout=0.5):
                 return True
-            failed = self.client.process_info(self.name)["state"] in FAILED_STATES
-            return failed
+            now = time.monotonic()
+            if self.state.generation == looked[0] and now - looked[1] < STATE_LOOK_EVERY:
+                return False
+            looked[:] = [self.state.generation, now]
+            return self.state.info()["state"] in FAILED_STATES
 
-        if wait_until(ready, deadline) and not failed:
-            return self.status()
-        if failed:
-            reason = self._failure_reason()
+        self.state.wait_until(ready_or_failed, deadline)
+        info = self.state.info()
+        if info["state"] in FAILED_STATES:
+            reason = self._failure_reason(log_sizes)
             self._cancel_retries()
             raise FsiError(Err.FAILED, "qBittorrent did not start: %s" % reason, self.status())
+        if info["state"] in UP_STATES and accepting(PROBE_HOST, port):
+            return self._describe(info)
         raise FsiError(Err.TIMEOUT, "qBittorrent's Web UI did not open port %d within %gs; "
                        "status shows how it goes on" % (port, self.settings.start_timeout),
-                       self.status())
+                       self._describe(info))
 
     def _cancel_retries(self) -> None:
         with contextlib.suppress(SupervisorFault):
             self.client.stop_process(self.name)
+        self.state.invalidate()
 
-    def _failure_reason(self) -> str:
-        for tail in (self.client.tail_stderr, self.client.tail_stdout):
+    def _failure_reason(self, log_sizes: dict[str, int]) -> str:
+        """What qBittorrent said before it died: error-looking lines of this run's output."""
+        lines: list[str] = []
+        for channel in ("stderr", "stdout"):
             with contextlib.suppress(SupervisorFault):
-                lines = [line for line in tail(self.name, 2048).splitlines() if line.strip()]
-                if lines:
-                    return " | ".join(lines[-3:])
+                text, size = self.client.tail_log(self.name, channel, 4096)
+                data = text.encode()
+                fresh = size - log_sizes.get(channel, 0)
+                if 0 <= fresh < len(data):
+                    data = data[len(data) - fresh:]
+                lines += [line.strip() for line in data.decode(errors="replace").splitlines()
+                          if line.strip()]
+        telling = [line for line in lines if _ERROR_HINT.search(line)] or lines
+        if telling:
+            return " | ".join(telling[-3:])
         info = self.client.process_info(self.name)
         return info.get("spawnerr") or info.get("description") or "it exited at once"

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import errno
 import socket
-import time
-from typing import Callable
 
 
 def port_in_use(port: int) -> bool:
@@ -33,20 +31,3 @@ def accepting(host: str, port: int, timeout: float = 0.2) -> bool:
             return True
     except OSError:
         return False
-
-
-def wait_until(check: Callable[[], bool], deadline: float, interval: float = 0.005,
-               max_interval: float = 0.05) -> bool:
-    """Poll ``check`` until it is true or the monotonic ``deadline`` passes.
-
-    The interval starts small (qBittorrent's Web UI is up tens of
-    milliseconds after exec) and backs off so that long waits stay cheap.
-    """
-    while True:
-        if check():
-            return True
-        now = time.monotonic()
-        if now >= deadline:
-            return False
-        time.sleep(min(interval, deadline - now))
-        interval = min(interval * 1.5, max_interval)

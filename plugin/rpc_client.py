@@ -19,7 +19,10 @@ from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from plugin.errors import Err, FsiError
 
-__all__ = ["Faults", "SupervisorClient", "SupervisorFault"]
+__all__ = ["Faults", "SupervisorClient", "SupervisorFault", "TAIL_METHODS"]
+
+#: The RPC that tails each of a process' logs.
+TAIL_METHODS = {"stdout": "tailProcessStdoutLog", "stderr": "tailProcessStderrLog"}
 
 
 class SupervisorFault(Exception):
@@ -88,15 +91,31 @@ class SupervisorClient:
 
     def call(self, method: str, *args: Any) -> Any:
         """Call ``supervisor.<method>``; faults raise SupervisorFault, I/O raises FsiError."""
+        return self._call("supervisor." + method, *args)
+
+    def multicall(self, *calls: tuple[Any, ...]) -> list[Any]:
+        """Several ``supervisor.*`` calls in one round trip, run in order.
+
+        Each result is the call's value or, when that call failed, a
+        SupervisorFault (the calls after it still run).
+        """
+        results = self._call("system.multicall", [
+            {"methodName": "supervisor." + method, "params": list(args)}
+            for method, *args in calls])
+        return [SupervisorFault(r["faultCode"], r["faultString"])
+                if isinstance(r, dict) and "faultCode" in r else r for r in results]
+
+    def _call(self, path: str, *args: Any) -> Any:
+        namespace, method = path.split(".")
         for attempt in (1, 2):
             try:
-                return getattr(self._proxy().supervisor, method)(*args)
+                return getattr(getattr(self._proxy(), namespace), method)(*args)
             except xmlrpc.client.Fault as fault:
                 raise SupervisorFault(fault.faultCode, fault.faultString) from None
             except socket.timeout:
                 self._drop()
                 raise FsiError(Err.TIMEOUT, "supervisord did not answer %s within %gs"
-                               % (method, self.timeout)) from None
+                               % (path, self.timeout)) from None
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 # A kept-alive connection closed by supervisord (restart): retry once fresh.
                 self._drop()
@@ -118,23 +137,15 @@ class SupervisorClient:
     def stop_process(self, name: str) -> None:
         self.call("stopProcess", name, False)
 
-    def reload_group(self, group: str) -> None:
-        """Apply a changed program config the way ``supervisorctl update`` does."""
+    def reload_config(self) -> tuple[list[str], list[str], list[str]]:
+        """Re-read the config files (as ``supervisorctl reread``): added, changed, removed."""
         added, changed, removed = self.call("reloadConfig")[0]
-        if group in changed or group in removed:
-            try:
-                self.call("removeProcessGroup", group)
-            except SupervisorFault as fault:
-                if fault.code != Faults.BAD_NAME:
-                    raise
-        if group in changed or group in added:
-            self.call("addProcessGroup", group)
+        return added, changed, removed
 
-    def tail_stdout(self, name: str, length: int) -> str:
-        return self.call("tailProcessStdoutLog", name, 0, length)[0]
-
-    def tail_stderr(self, name: str, length: int) -> str:
-        return self.call("tailProcessStderrLog", name, 0, length)[0]
+    def tail_log(self, name: str, channel: str, length: int) -> tuple[str, int]:
+        """The last ``length`` bytes of a process' ``stdout``/``stderr`` log, and its size."""
+        text, size, _ = self.call(TAIL_METHODS[channel], name, 0, length)
+        return text, size
 
     def supervisor_version(self) -> str:
         return self.call("getSupervisorVersion")

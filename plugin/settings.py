@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 ENV_PREFIX = "FSI_"
+#: The shortest stop grace accepted: below it a big session loses resume data.
+MIN_STOP_GRACE = 300
 
 
 def _as_port(value: str) -> int:
@@ -27,6 +29,14 @@ def _as_seconds(value: str) -> float:
     seconds = float(value)
     if seconds < 0:
         raise ValueError("negative duration: %r" % value)
+    return seconds
+
+
+def _as_grace(value: str) -> int:
+    seconds = int(value)
+    if seconds < MIN_STOP_GRACE:
+        raise ValueError("qBittorrent needs at least %d s to save resume data, got %r"
+                         % (MIN_STOP_GRACE, value))
     return seconds
 
 
@@ -67,6 +77,9 @@ class Settings:
     start_timeout: float = 15.0
     #: Default bounded wait of ``stop`` before answering "still stopping".
     stop_wait: float = 15.0
+    #: How long supervisord lets qBittorrent save resume data after SIGTERM
+    #: before it may SIGKILL it (the program's ``stopwaitsecs``).
+    stop_grace: int = 600
     #: Socket timeout of each XML-RPC call to supervisord.
     rpc_timeout: float = 10.0
     #: How long a lifecycle request waits for another one to finish.
@@ -94,6 +107,11 @@ class Settings:
     @property
     def auth_file(self) -> Path:
         return self.home / "auth.json"
+
+    @property
+    def events_socket(self) -> Path:
+        """Where supervisord's event listener pushes process state changes."""
+        return self.home / "events.sock"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -131,6 +149,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "qbt_user": str,
     "start_timeout": _as_seconds,
     "stop_wait": _as_seconds,
+    "stop_grace": _as_grace,
     "rpc_timeout": _as_seconds,
     "busy_wait": _as_seconds,
     "threads": int,

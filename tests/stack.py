@@ -46,7 +46,8 @@ def wait_for(check, timeout: float = 15.0, interval: float = 0.05) -> bool:
 
 
 class Stack:
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, extra_env: dict[str, str] | None = None,
+                 wrapper: list[str] | None = None) -> None:
         missing = [b for b in ("qbittorrent-nox",) if shutil.which(b) is None]
         if missing:
             raise RuntimeError("end-to-end tests need %s on PATH (apt-get install -y "
@@ -61,15 +62,26 @@ class Stack:
         self.env.update(extra_env or {})
         self.token: str | None = None
         self.process: subprocess.Popen | None = None
+        # A command prefix for `qbittorrent-fsi run`, e.g. unshare for a private mount namespace.
+        self.wrapper = wrapper or []
 
     @property
     def program_conf(self) -> Path:
         return self.home / "qbittorrent.ini"
 
+    @property
+    def settings(self):
+        """The plugin's settings for this stack, for a plugin run inside the test process."""
+        from plugin.settings import Settings
+
+        return Settings.from_env(self.env)
+
     def start(self) -> "Stack":
-        self.output = open(self.home / "run.out", "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "plugin", "run"], env=self.env,
-                                        stdout=self.output, stderr=subprocess.STDOUT)
+        self.output = open(self.home / "run.out", "ab")
+        self.token = None  # sessions live in the plugin process
+        self.process = subprocess.Popen([*self.wrapper, sys.executable, "-m", "plugin", "run"],
+                                        env=self.env, stdout=self.output,
+                                        stderr=subprocess.STDOUT)
         if not wait_for(lambda: accepting(self.port) or self.process.poll() is not None):
             raise RuntimeError("the plugin did not come up: %s" % self.log())
         if self.process.poll() is not None:
@@ -79,7 +91,8 @@ class Stack:
     def log(self) -> str:
         return (self.home / "run.out").read_text(errors="replace")[-3000:]
 
-    def close(self) -> None:
+    def shutdown(self) -> None:
+        """Stop supervisord (and so qBittorrent and the plugin), keeping the runtime directory."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -88,6 +101,9 @@ class Stack:
                 self.process.kill()
                 self.process.wait()
         self.output.close()
+
+    def close(self) -> None:
+        self.shutdown()
         shutil.rmtree(self.home, ignore_errors=True)
 
     # -- talking to the plugin --------------------------------------------

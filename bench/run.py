@@ -1,0 +1,297 @@
+"""`make bench`: the lifecycle's figures next to their baselines, measured in one run.
+
+Everything runs on a real stack (tests.stack.Stack: supervisord with the
+project's conf files, the plugin under waitress, qbittorrent-nox with the
+loopback profile). Baselines are measured in the same run, interleaved with
+the FSI figures round by round, so that noise from a shared machine hits
+both alike. Prints one table; ``--json FILE`` also writes the raw figures.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xmlrpc.client
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Callable
+
+from supervisor.xmlrpc import SupervisorTransport
+
+from plugin.runtime import CONF_DIR, PRESETS, profile_config
+from tests.stack import Stack, accepting, free_port, wait_for
+
+#: Targets of issue 5: (figure, operator, bound).
+START_RATIO = 1.2
+MOVE_RATIO = 1.5
+STATUS_RATIO = 1.5
+POLLERS = 16
+POLLERS_MIN_RATE = 1500
+RSS_MAX_MB = 30.0
+RSS_GROWTH_MAX_MB = 0.5
+
+
+def until_accepting(port: int, timeout: float = 15.0) -> None:
+    """Poll the port every millisecond, as tightly for every contestant."""
+    if not wait_for(lambda: accepting(port), timeout, interval=0.001):
+        raise RuntimeError("port %d never opened" % port)
+
+
+def timed(action: Callable[[], Any]) -> float:
+    begin = time.perf_counter()
+    action()
+    return time.perf_counter() - begin
+
+
+class FsiClient:
+    """FSI over HTTP with a new connection per request, as a NAS page does."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.port = stack.port
+        self.token = stack.login()
+
+    def body(self, cmd: str, **params: Any) -> bytes:
+        return json.dumps({"cmd": cmd, "token": self.token, "params": params}).encode()
+
+    def post(self, body: bytes) -> dict[str, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("POST", "/include/index.php", body,
+                         {"Content-Type": "application/json"})
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def call(self, cmd: str, **params: Any) -> dict[str, Any]:
+        answer = self.post(self.body(cmd, **params))
+        if answer["err"] != 0:
+            raise RuntimeError("%s failed: %s" % (cmd, answer))
+        return answer
+
+
+class Bench:
+    def __init__(self, stack: Stack, rounds: int) -> None:
+        self.stack = stack
+        self.rounds = rounds
+        self.fsi = FsiClient(stack)
+        self.rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=SupervisorTransport(
+            serverurl="unix://%s" % (stack.home / "supervisor.sock")))
+        self.bare_profile = Path(tempfile.mkdtemp(prefix="fsi-bench-"))
+        seeded = profile_config(self.bare_profile)
+        seeded.parent.mkdir(parents=True)
+        shutil.copyfile(CONF_DIR / PRESETS["loopback"], seeded)
+        self.figures: dict[str, Any] = {}
+
+    def close(self) -> None:
+        shutil.rmtree(self.bare_profile, ignore_errors=True)
+
+    # -- contestants -------------------------------------------------------
+
+    def bare_start(self) -> float:
+        port = free_port()
+        begin = time.perf_counter()
+        process = subprocess.Popen(["qbittorrent-nox", "--profile=%s" % self.bare_profile,
+                                    "--webui-port=%d" % port],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        until_accepting(port)
+        elapsed = time.perf_counter() - begin
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        return elapsed
+
+    def fsi_start(self, **params: Any) -> float:
+        elapsed = timed(lambda: self.fsi.call("start", **params))
+        self.fsi.call("stop")
+        return elapsed
+
+    def ctl_start(self) -> float:
+        port = free_port()
+        self.fsi.call("start", port=port)
+        self.fsi.call("stop")
+        elapsed = timed(lambda: (self.stack.ctl("start", "qbittorrent"), until_accepting(port)))
+        self.fsi.call("stop")
+        return elapsed
+
+    def fsi_move(self) -> float:
+        self.fsi.call("start", port=free_port())
+        new = free_port()
+        elapsed = timed(lambda: self.fsi.call("start", port=new))
+        self.fsi.call("stop")
+        return elapsed
+
+    # -- figures -----------------------------------------------------------
+
+    def starts(self) -> None:
+        bare, fsi, fresh, move, ctl = [], [], [], [], []
+        self.bare_start(), self.fsi_start(port=free_port()), self.fsi_move()  # warm up
+        for index in range(self.rounds):
+            bare.append(self.bare_start())
+            fsi.append(self.fsi_start())  # the configured port, as a NAS page starts it
+            fresh.append(self.fsi_start(port=free_port()))
+            move.append(self.fsi_move())
+            if index < 3:  # each takes over a second (startsecs)
+                ctl.append(self.ctl_start())
+        self.figures.update(bare_start=statistics.median(bare),
+                            fsi_start=statistics.median(fsi),
+                            fsi_start_new_port=statistics.median(fresh),
+                            fsi_move=statistics.median(move),
+                            ctl_start=statistics.median(ctl),
+                            start_ratio=paired_ratio(fsi, bare),
+                            start_new_port_ratio=paired_ratio(fresh, bare),
+                            move_ratio=paired_ratio(move, bare),
+                            ctl_start_ratio=paired_ratio(fsi, ctl))
+
+    def statuses(self, per_round: int = 300) -> None:
+        self.fsi.call("start", port=free_port())
+        body = self.fsi.body("status")
+        fsi, raw, ctl = [], [], []
+        for _ in range(self.rounds):
+            for _ in range(per_round):
+                raw.append(timed(lambda: self.rpc.supervisor.getProcessInfo("qbittorrent")))
+            for _ in range(per_round):
+                fsi.append(timed(lambda: self.fsi.post(body)))
+            ctl.append(timed(lambda: self.stack.ctl("status", "qbittorrent")))
+        self.figures.update(fsi_status=statistics.median(fsi),
+                            raw_status=statistics.median(raw),
+                            ctl_status=statistics.median(ctl))
+
+    def pollers(self, seconds: float = 5.0) -> None:
+        body = self.fsi.body("status")
+        counts = [0] * POLLERS
+        errors: list[str] = []
+        stop_at = time.monotonic() + seconds
+
+        def poll(index: int) -> None:
+            while time.monotonic() < stop_at:
+                try:
+                    answer = self.fsi.post(body)
+                except OSError as exc:
+                    errors.append(repr(exc))
+                    continue
+                if answer["err"] != 0:
+                    errors.append(answer["msg"])
+                counts[index] += 1
+
+        begin = time.perf_counter()
+        threads = [threading.Thread(target=poll, args=(i,)) for i in range(POLLERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(seconds + 60)
+        elapsed = time.perf_counter() - begin
+        self.figures.update(pollers_rate=sum(counts) / elapsed, pollers_errors=len(errors))
+
+    def memory(self, requests: int = 10_000) -> None:
+        pid = self.rpc.supervisor.getProcessInfo("qbittorrent-fsi")["pid"]
+        body = self.fsi.body("status")
+        for _ in range(1000):  # first allocations: arenas, caches, the token's session
+            self.fsi.post(body)
+        before = rss_mb(pid)
+        for _ in range(requests):
+            self.fsi.post(body)
+        after = rss_mb(pid)
+        self.figures.update(rss=after, rss_growth=after - before, rss_requests=requests)
+
+
+def paired_ratio(measured: list[float], baseline: list[float]) -> float:
+    """Median of the round-by-round ratios.
+
+    Each round measures both sides back to back, under the same load; the
+    median of those ratios is steadier on a shared machine than the ratio
+    of two medians taken over minutes of changing load.
+    """
+    return statistics.median(m / b for m, b in zip(measured, baseline))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+def machine() -> list[str]:
+    cpu = next((line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    qbt = subprocess.run(["qbittorrent-nox", "--version"], capture_output=True,
+                         text=True).stdout.strip()
+    return ["machine: %d cores (nproc), %s, Linux %s" % (os.cpu_count(), cpu, platform.release()),
+            "versions: Python %s, supervisor %s, waitress %s, bottle %s, %s"
+            % (platform.python_version(), version("supervisor"), version("waitress"),
+               version("bottle"), qbt)]
+
+
+def ms(seconds: float) -> str:
+    return ("%.2f ms" if seconds < 0.01 else "%.1f ms") % (seconds * 1000)
+
+
+def table(f: dict[str, Any]) -> list[str]:
+    rows = [
+        ("start -> Web UI accepting", ms(f["fsi_start"]), "bare exec %s" % ms(f["bare_start"]),
+         f["start_ratio"], "<= %.1fx" % START_RATIO, f["start_ratio"] <= START_RATIO),
+        ("", "", "supervisorctl start %s" % ms(f["ctl_start"]), f["ctl_start_ratio"], "", None),
+        ("start on a new port (stopped)", ms(f["fsi_start_new_port"]),
+         "bare exec %s" % ms(f["bare_start"]), f["start_new_port_ratio"], "", None),
+        ("start on a new port (running)", ms(f["fsi_move"]), "bare exec %s" % ms(f["bare_start"]),
+         f["move_ratio"], "<= %.1fx" % MOVE_RATIO, f["move_ratio"] <= MOVE_RATIO),
+        ("status p50, new conn/request", ms(f["fsi_status"]),
+         "raw XML-RPC %s" % ms(f["raw_status"]), f["fsi_status"] / f["raw_status"],
+         "<= %.1fx" % STATUS_RATIO, f["fsi_status"] / f["raw_status"] <= STATUS_RATIO),
+        ("", "", "supervisorctl status %s" % ms(f["ctl_status"]),
+         f["fsi_status"] / f["ctl_status"], "", None),
+        ("%d pollers, status/s" % POLLERS, "%d/s, %d errors" % (f["pollers_rate"],
+                                                                f["pollers_errors"]),
+         "", None, ">= %d/s, 0 errors" % POLLERS_MIN_RATE,
+         f["pollers_rate"] >= POLLERS_MIN_RATE and f["pollers_errors"] == 0),
+        ("plugin RSS", "%.1f MB" % f["rss"], "", None, "<= %.0f MB" % RSS_MAX_MB,
+         f["rss"] <= RSS_MAX_MB),
+        ("RSS growth, %d requests" % f["rss_requests"], "%+.2f MB" % f["rss_growth"], "", None,
+         "<= %.1f MB" % RSS_GROWTH_MAX_MB, f["rss_growth"] <= RSS_GROWTH_MAX_MB),
+    ]
+    widths = (30, 18, 28, 7, 18)
+    head = ("figure", "FSI", "baseline", "ratio", "target")
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)) + "  met",
+             "-" * (sum(widths) + 2 * len(widths) + 3)]
+    for name, value, base, ratio, target, met in rows:
+        cells = (name, value, base, "" if ratio is None else "%.2fx" % ratio, target)
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + "  " +
+                     ("" if met is None else "yes" if met else "NO"))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args()
+    stack = Stack().start()
+    bench = Bench(stack, args.rounds)
+    try:
+        bench.starts()
+        bench.statuses()
+        bench.pollers()
+        bench.memory()
+        bench.fsi.call("stop")
+    finally:
+        bench.close()
+        stack.close()
+    lines = machine() + ["rounds: %d (medians; start ratios: median of per-round ratios)"
+                         % args.rounds, ""] + table(bench.figures)
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps(bench.figures, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""qBittorrent's supervisord state, kept between state changes.
+
+Status is polled far more often than qBittorrent changes state, so the
+answer of one ``getProcessInfo`` is kept and served until something changes.
+It stays true because every change is pushed to us: supervisord emits a
+``PROCESS_STATE_*`` (or ``PROCESS_GROUP_*``) event on each transition, its
+event listener (:mod:`plugin.event_listener`) forwards it over a unix socket,
+and each event drops the kept answer. The kept answer is used only while
+that socket is connected: before the first connection, after supervisord
+or the listener went away, every read is a real ``getProcessInfo`` (so a
+stopped supervisord shows up as 9977 at once). A generation counter makes
+sure an answer fetched before an event is never kept after it. One more
+check is local: a kept answer naming a pid that has exited (supervisord
+notices SIGCHLD only when its loop next wakes, up to a second later) is
+asked again, and that request is what wakes supervisord up.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from supervisor.states import ProcessStates
+
+from plugin.rpc_client import SupervisorClient
+
+#: Reconnect delays to the listener socket (supervisord restarting, not up yet).
+RECONNECT_MIN = 0.05
+RECONNECT_MAX = 1.0
+#: Poll intervals of wait_until: while cached, when each check is a round trip, at most.
+POLL_MIN = 0.001
+POLL_UNCACHED = 0.005
+POLL_MAX = 0.1
+
+
+def exited(pid: int) -> bool:
+    """True when ``pid`` has exited, also while it is a zombie not yet reaped."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return True
+    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] in (b"Z", b"X")
+
+
+class ProcessState:
+    """The state of one supervisord process, cached while events flow."""
+
+    def __init__(self, client: SupervisorClient, name: str,
+                 events_path: Path | None = None) -> None:
+        self.client = client
+        self.name = name
+        self.events_path = events_path
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._connected = False
+        self._kept: tuple[dict[str, Any], float] | None = None
+        self._stopping_since: float | None = None
+        self._socket: socket.socket | None = None
+        self._closed = False
+        if events_path is not None:
+            threading.Thread(target=self._watch, name="fsi-events", daemon=True).start()
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the state may have changed."""
+        return self._generation
+
+    @property
+    def connected(self) -> bool:
+        """True while state changes are being pushed to us."""
+        return self._connected
+
+    def snapshot(self) -> tuple[int, dict[str, Any]]:
+        """The current ``getProcessInfo`` answer and the generation it belongs to."""
+        with self._changed:
+            generation = self._generation
+            kept = self._kept
+        if kept is not None:
+            info, fetched_at = kept
+            if not info["pid"] or not exited(info["pid"]):
+                return generation, dict(info, now=info["now"] + int(time.monotonic() - fetched_at))
+            # It died but supervisord has not reaped it yet: supervisord only
+            # looks at SIGCHLD when its loop wakes up (up to a second later),
+            # and a request is what wakes it. Ask until the answer changes.
+        info = self.client.process_info(self.name)
+        with self._changed:
+            self._note_stopping(info["state"])
+            if self._connected and self._generation == generation:
+                self._kept = (info, time.monotonic())
+        return generation, info
+
+    def info(self) -> dict[str, Any]:
+        return self.snapshot()[1]
+
+    def stopping_for(self) -> float | None:
+        """Seconds since the current stop began, or None when not stopping."""
+        since = self._stopping_since
+        return None if since is None else time.monotonic() - since
+
+    def invalidate(self, stopping: bool = False) -> None:
+        """Forget the kept answer (call after every action sent to supervisord)."""
+        with self._changed:
+            self._bump()
+            if stopping and self._stopping_since is None:
+                self._stopping_since = time.monotonic()
+
+    def wait_until(self, check: Callable[[], bool], deadline: float,
+                   fast_for: float = 1.0) -> bool:
+        """Re-run ``check`` on each change and at short intervals until ``deadline``.
+
+        While events flow a state read costs no round trip, so ``check`` runs
+        every millisecond for ``fast_for`` seconds (qBittorrent's Web UI opens
+        tens of milliseconds after exec); otherwise, and later, it backs off.
+        """
+        fast_until = time.monotonic() + fast_for
+        interval = POLL_MIN
+        while True:
+            generation = self._generation
+            if check():
+                return True
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            if not (self._connected and now < fast_until):
+                interval = min(max(interval * 1.5, POLL_UNCACHED), POLL_MAX)
+            with self._changed:
+                self._changed.wait_for(lambda: self._generation != generation,
+                                       min(interval, deadline - now))
+
+    def close(self) -> None:
+        self._closed = True
+        sock = self._socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # -- the event connection --------------------------------------------
+
+    def _bump(self) -> None:
+        self._generation += 1
+        self._kept = None
+        self._changed.notify_all()
+
+    def _note_stopping(self, state: int) -> None:
+        if state != ProcessStates.STOPPING:
+            self._stopping_since = None
+        elif self._stopping_since is None:
+            self._stopping_since = time.monotonic()
+
+    def _on_event(self, line: bytes) -> None:
+        eventname, _, processname = line.strip().partition(b" ")
+        with self._changed:
+            self._bump()
+            if processname.decode(errors="replace") == self.name and \
+                    eventname.startswith(b"PROCESS_STATE_"):
+                state = getattr(ProcessStates, eventname[14:].decode(), None)
+                if state is not None:
+                    self._note_stopping(state)
+
+    def _set_connected(self, connected: bool) -> None:
+        with self._changed:
+            self._connected = connected
+            self._bump()
+
+    def _watch(self) -> None:
+        delay = RECONNECT_MIN
+        while not self._closed:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(self.events_path))
+            except OSError:
+                sock.close()
+                time.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
+                continue
+            delay = RECONNECT_MIN
+            self._socket = sock
+            self._set_connected(True)
+            try:
+                with sock.makefile("rb") as lines:
+                    for line in lines:
+                        self._on_event(line)
+            except OSError:
+                pass
+            finally:
+                self._set_connected(False)
+                self._socket = None
+                sock.close()

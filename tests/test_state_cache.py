@@ -1,0 +1,151 @@
+"""The status cache and the event listener feeding it, without supervisord."""
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+from supervisor.states import ProcessStates
+
+from plugin.event_listener import encode_event, run_listener
+from plugin.state_cache import ProcessState, exited
+from tests.stack import wait_for
+
+
+class DummyClient:
+    """Answers getProcessInfo from ``info`` and counts the round trips."""
+
+    def __init__(self, state: int = ProcessStates.RUNNING, pid: int | None = None) -> None:
+        self.info = {"state": state, "pid": os.getpid() if pid is None else pid,
+                     "start": 100, "now": 160}
+        self.calls = 0
+
+    def process_info(self, name: str) -> dict:
+        self.calls += 1
+        return dict(self.info)
+
+
+class DummySupervisord:
+    """The supervisord side of the event listener protocol, over pipes."""
+
+    def __init__(self, path) -> None:
+        stdin_r, self.stdin_w = os.pipe()
+        self.stdout_r, stdout_w = os.pipe()
+        self.reader = os.fdopen(self.stdout_r, "rb")
+        self.thread = threading.Thread(target=run_listener, args=(
+            path, os.fdopen(stdin_r, "rb"), os.fdopen(stdout_w, "wb")), daemon=True)
+        self.thread.start()
+        assert self.reader.readline() == b"READY\n"
+
+    def emit(self, eventname: str, processname: str = "qbittorrent") -> None:
+        payload = b"processname:%s groupname:%s from_state:RUNNING pid:1" % (
+            processname.encode(), processname.encode())
+        os.write(self.stdin_w, b"ver:3.0 server:supervisor serial:1 pool:fsi poolserial:1 "
+                 b"eventname:%s len:%d\n%s" % (eventname.encode(), len(payload), payload))
+        assert self.reader.readline() == b"RESULT 2\n"
+        assert self.reader.read(7) == b"OKREADY"
+        assert self.reader.readline() == b"\n"
+
+    def exit(self) -> None:
+        os.close(self.stdin_w)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def events(tmp_path):
+    supervisord = DummySupervisord(tmp_path / "events.sock")
+    yield supervisord
+    if supervisord.thread.is_alive():
+        supervisord.exit()
+
+
+def connected_state(client: DummyClient, path) -> ProcessState:
+    state = ProcessState(client, "qbittorrent", path)
+    assert wait_for(lambda: state.connected, timeout=5)
+    return state
+
+
+def test_encode_event_keeps_the_event_and_process_names():
+    header = b"ver:3.0 server:supervisor serial:21 pool:l poolserial:10 " \
+             b"eventname:PROCESS_STATE_STOPPING len:64\n"
+    payload = b"processname:qbittorrent groupname:qbittorrent from_state:RUNNING pid:42"
+    assert encode_event(header, payload) == b"PROCESS_STATE_STOPPING qbittorrent\n"
+
+
+def test_without_events_every_read_asks_supervisord():
+    client = DummyClient()
+    state = ProcessState(client, "qbittorrent")
+    state.info()
+    state.info()
+    assert client.calls == 2
+
+
+def test_while_events_flow_the_answer_is_kept_until_a_change(events, tmp_path):
+    client = DummyClient()
+    state = connected_state(client, tmp_path / "events.sock")
+    try:
+        assert state.info()["state"] == ProcessStates.RUNNING
+        assert state.info()["state"] == ProcessStates.RUNNING
+        assert client.calls == 1
+        client.info.update(state=ProcessStates.STOPPED, pid=0)
+        events.emit("PROCESS_STATE_STOPPED")
+        assert wait_for(lambda: state.info()["state"] == ProcessStates.STOPPED, timeout=5)
+        calls = client.calls
+        state.info()
+        assert client.calls == calls
+    finally:
+        state.close()
+
+
+def test_a_stopping_event_starts_the_stop_clock(events, tmp_path):
+    client = DummyClient()
+    state = connected_state(client, tmp_path / "events.sock")
+    try:
+        assert state.stopping_for() is None
+        client.info.update(state=ProcessStates.STOPPING)
+        events.emit("PROCESS_STATE_STOPPING")
+        assert wait_for(lambda: state.stopping_for() is not None, timeout=5)
+        time.sleep(0.05)
+        assert state.info()["state"] == ProcessStates.STOPPING
+        assert state.stopping_for() >= 0.05
+        client.info.update(state=ProcessStates.STOPPED, pid=0)
+        events.emit("PROCESS_STATE_STOPPED")
+        assert wait_for(lambda: state.info()["state"] == ProcessStates.STOPPED, timeout=5)
+        assert state.stopping_for() is None
+    finally:
+        state.close()
+
+
+def test_when_the_listener_goes_away_reads_ask_supervisord_again(events, tmp_path):
+    client = DummyClient()
+    state = connected_state(client, tmp_path / "events.sock")
+    try:
+        state.info()
+        events.exit()  # supervisord gone: the listener's stdin hits EOF
+        assert wait_for(lambda: not state.connected, timeout=5)
+        calls = client.calls
+        state.info()
+        state.info()
+        assert client.calls == calls + 2
+    finally:
+        state.close()
+
+
+def test_a_kept_answer_naming_a_dead_pid_is_asked_again(events, tmp_path):
+    child = subprocess.Popen(["true"])
+    assert wait_for(lambda: exited(child.pid), timeout=5)  # a zombie: not reaped yet
+    client = DummyClient(pid=child.pid)
+    state = connected_state(client, tmp_path / "events.sock")
+    try:
+        state.info()
+        state.info()
+        assert client.calls == 2
+    finally:
+        state.close()
+        child.wait()
+
+
+def test_exited_knows_the_living():
+    assert not exited(os.getpid())

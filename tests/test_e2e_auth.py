@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from plugin.errors import Err
-from tests.stack import PASSWORD, Stack, wait_for
+from tests.stack import PASSWORD, Stack, free_port, wait_for
 
 IDLE, LIFETIME, LOCKOUT = 3, 8, 4
 
@@ -171,7 +171,7 @@ def test_no_plain_password_in_the_runtime_directory_logs_or_environment(fresh_st
     login(fresh_stack, password="wrong-guess-marker")
     assert passwd(fresh_stack, "second-secret-marker").returncode == 0
     fresh_stack.token = login(fresh_stack, "second-secret-marker")["results"]["token"]
-    assert fresh_stack.call("start")["err"] == 0  # qBittorrent's logs too
+    assert fresh_stack.call("start", port=free_port())["err"] == 0  # qBittorrent's logs too
     fresh_stack.call("stop")
     secrets = [PASSWORD, "wrong-guess-marker", "second-secret-marker"]
     for path in fresh_stack.home.rglob("*"):
@@ -195,7 +195,7 @@ def test_default_host_and_qbittorrent_as_a_configured_user():
         elsewhere = stack.url.replace("127.0.0.1", "127.0.0.2")  # another loopback address
         with pytest.raises(OSError):
             urllib.request.urlopen(urllib.request.Request(elsewhere, data=b"{}"), timeout=5)
-        answer = stack.call("start")
+        answer = stack.call("start", port=free_port())
         assert answer["err"] == 0, answer
         uid_line = next(line for line in Path("/proc/%d/status" % answer["results"]["pid"])
                         .read_text().splitlines() if line.startswith("Uid:"))

@@ -62,10 +62,9 @@ def tail_file(path: Path, lines: int) -> list[str]:
 
 def tail_output(client: SupervisorClient, program: str, stream: str, lines: int) -> list[str]:
     """The last lines supervisord captured from the program's stdout or stderr."""
-    tail = client.tail_stdout if stream == "stdout" else client.tail_stderr
     budget = lines * BYTES_PER_LINE
     try:
-        text = tail(program, budget)
+        text, _ = client.tail_log(program, stream, budget)
     except SupervisorFault as fault:
         raise FsiError(Err.LOAD, "supervisord has no %s log for %s: %s"
                        % (stream, program, fault.text)) from None

@@ -24,6 +24,7 @@ from plugin.settings import Settings
 
 DEBIAN_SUPERVISOR_URL = "unix:///var/run/supervisor.sock"
 PLUGIN_PROGRAM = "qbittorrent-fsi"
+EVENT_LISTENER = "qbittorrent-fsi-events"
 _ENV_REFERENCE = re.compile(r"%\(ENV_(\w+)\)s")
 _SECTION_LINE = re.compile(r"^\s*\[([^\]]*)\]")
 
@@ -38,22 +39,23 @@ def expand_env(text: str, values: dict[str, str]) -> str:
     return _ENV_REFERENCE.sub(value, text)
 
 
-def program_section(config: str, name: str) -> str:
-    """The ``[program:<name>]`` section of a supervisor config, comments included."""
+def section(config: str, name: str) -> str:
+    """The ``[<name>]`` section of a supervisor config, comments included."""
     lines: list[str] = []
     inside = False
     for line in config.splitlines():
         header = _SECTION_LINE.match(line)
         if header:
-            inside = header.group(1).strip() == "program:%s" % name
+            inside = header.group(1).strip() == name
         if inside:
             lines.append(line)
     if not lines:
-        raise ValueError("no [program:%s] section" % name)
+        raise ValueError("no [%s] section" % name)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def plugin_environment(settings: Settings, supervisor_url: str) -> str:
+def with_environment(section_text: str, settings: Settings, supervisor_url: str) -> str:
+    """The section with the plugin's settings added to (or as) its ``environment=`` line."""
     pairs = {
         "FSI_HOME": str(settings.home),
         "FSI_HOST": settings.host,
@@ -61,21 +63,34 @@ def plugin_environment(settings: Settings, supervisor_url: str) -> str:
         "FSI_SUPERVISOR_URL": supervisor_url,
         "FSI_NETWORK": settings.network,
     }
-    return "environment=" + ",".join('%s="%s"' % (key, value.replace("%", "%%"))
-                                     for key, value in pairs.items())
+    ours = ",".join('%s="%s"' % (key, value.replace("%", "%%")) for key, value in pairs.items())
+    lines = section_text.rstrip("\n").split("\n")
+    for index, line in enumerate(lines):
+        if line.startswith("environment="):
+            lines[index] = "%s,%s" % (line, ours)
+            break
+    else:
+        lines.append("environment=" + ours)
+    return "\n".join(lines) + "\n"
 
 
 def render_plugin_program(settings: Settings, supervisor_url: str,
                           conf_dir: Path = CONF_DIR) -> str:
-    template = program_section((conf_dir / "supervisord.conf").read_text(), PLUGIN_PROGRAM)
-    body = expand_env(template, {"FSI_HOME": str(settings.home), "FSI_PYTHON": settings.python})
+    # The plugin and its event listener (which keeps the status cache true)
+    # read the same settings, so both get the same environment= line.
+    main_conf = (conf_dir / "supervisord.conf").read_text()
+    values = {"FSI_HOME": str(settings.home), "FSI_PYTHON": settings.python}
+    sections = [with_environment(expand_env(section(main_conf, name), values), settings,
+                                 supervisor_url)
+                for name in ("program:%s" % PLUGIN_PROGRAM, "eventlistener:%s" % EVENT_LISTENER)]
     return ("; Written by `qbittorrent-fsi install-conf`; run it again to change it.\n"
-            + body + plugin_environment(settings, supervisor_url) + "\n")
+            + "\n".join(sections))
 
 
 def render_qbittorrent_program(settings: Settings, conf_dir: Path = CONF_DIR) -> str:
     return expand_env((conf_dir / "qbittorrent.ini").read_text(),
-                      {"FSI_HOME": str(settings.home), "FSI_QBT_USER": settings.qbittorrent_user})
+                      {"FSI_HOME": str(settings.home), "FSI_QBT_USER": settings.qbittorrent_user,
+                       "FSI_STOP_GRACE": str(settings.stop_grace)})
 
 
 def install_conf(settings: Settings, dest: Path, supervisor_url: str,

@@ -24,13 +24,11 @@ class DummyClient:
         self.fault = fault
         self.asked: list[tuple[str, int]] = []
 
-    def tail_stdout(self, name: str, length: int) -> str:
+    def tail_log(self, name: str, channel: str, length: int) -> tuple[str, int]:
         self.asked.append((name, length))
         if self.fault:
             raise SupervisorFault(70, "NO_FILE")
-        return self.text[-length:]
-
-    tail_stderr = tail_stdout
+        return self.text[-length:], len(self.text)
 
 
 def test_an_output_tail_asks_supervisord_for_a_bounded_length():

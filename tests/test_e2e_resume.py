@@ -12,8 +12,6 @@ from typing import Any
 
 from tests.stack import free_port, wait_for
 
-#: qBittorrent 4.5.2's default Web UI login (the loopback preset keeps it).
-WEBUI_USER, WEBUI_PASSWORD = "admin", "adminadmin"
 PIECE = 16384
 
 
@@ -42,11 +40,12 @@ def make_torrent(directory: Path, name: str, size: int) -> tuple[bytes, str]:
 class WebApi:
     """qBittorrent's Web API (v2) on the loopback, with its session cookie."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, credentials: dict[str, str]) -> None:
         self.base = "http://127.0.0.1:%d/api/v2/" % port
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        body = urllib.parse.urlencode({"username": WEBUI_USER, "password": WEBUI_PASSWORD})
+        body = urllib.parse.urlencode({"username": credentials["username"],
+                                       "password": credentials["password"]})
         assert self.request("auth/login", body.encode(),
                             "application/x-www-form-urlencoded") == b"Ok."
 
@@ -77,7 +76,8 @@ def test_torrents_and_resume_data_survive_a_stop(stack, tmp_path):
     assert stack.call("start", port=port)["err"] == 0
     made = [make_torrent(tmp_path, "file-%d.bin" % i, PIECE * (i + 2)) for i in range(3)]
     hashes = {info_hash for _, info_hash in made}
-    api = WebApi(port)
+    credentials = stack.call("webui_credentials")["results"]
+    api = WebApi(port, credentials)
     api.add([torrent for torrent, _ in made], tmp_path)
     assert wait_for(lambda: api.hashes() == hashes, timeout=10)
 
@@ -89,5 +89,5 @@ def test_torrents_and_resume_data_survive_a_stop(stack, tmp_path):
         assert (backup / ("%s.torrent" % info_hash)).exists()
 
     assert stack.call("start", port=port)["err"] == 0
-    again = WebApi(port)
+    again = WebApi(port, credentials)
     assert wait_for(lambda: again.hashes() == hashes, timeout=10)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.install_conf import expand_env, install_conf, program_section
+from plugin.install_conf import expand_env, install_conf, section
 from plugin.program_config import ProgramConfig
 from plugin.settings import Settings
 
@@ -15,11 +15,11 @@ def test_env_references_are_expanded_and_percent_escaped():
         expand_env("%(ENV_OTHER)s", {})
 
 
-def test_program_section_is_cut_out_with_its_comments():
+def test_section_is_cut_out_with_its_comments():
     config = "[a]\nx=1\n\n[program:p]\n; why\ncommand=c\n\n[include]\nfiles=f\n"
-    assert program_section(config, "p") == "[program:p]\n; why\ncommand=c\n"
+    assert section(config, "program:p") == "[program:p]\n; why\ncommand=c\n"
     with pytest.raises(ValueError):
-        program_section(config, "q")
+        section(config, "program:q")
 
 
 def test_installing_again_keeps_the_live_port(tmp_path):

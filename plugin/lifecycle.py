@@ -20,7 +20,7 @@ from plugin.errors import Err, FsiError
 from plugin.ports import accepting, port_in_use
 from plugin.program_config import ProgramConfig, port_in_command
 from plugin.rpc_client import TAIL_METHODS, Faults, SupervisorClient, SupervisorFault
-from plugin.state_cache import ProcessState
+from plugin.state_cache import ProcessState, await_exit, exited
 from plugin.settings import Settings
 
 #: States in which supervisord has (or is about to have) a live process.
@@ -33,6 +33,9 @@ DOWN_STATES = (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL)
 #: While waiting for the Web UI, how often the state is read when no change was pushed
 #: (a qBittorrent that died is noticed at the latest then).
 STATE_LOOK_EVERY = 0.01
+#: How long after its start qBittorrent may still be starting up (seconds): a stop
+#: then first waits for its Web UI (see _send_stop).
+STARTUP_WINDOW = 5
 #: Lines of qBittorrent's output that say why it gave up.
 _ERROR_HINT = re.compile(r"(?i)unable|could not|cannot|can't|error|fail|bad |denied|"
                          r"unknown|not found|invalid|abort")
@@ -161,7 +164,7 @@ class QbittorrentService:
         if running:
             # SIGTERM before the re-read: qBittorrent saves its resume data
             # while supervisord parses the new config, instead of after.
-            self._send_stop()
+            self._send_stop(info, deadline)
         refused = self._reread(previous, tolerate_refusal=running)
         if running:
             self._stop_and_wait(deadline)
@@ -188,12 +191,14 @@ class QbittorrentService:
         info = self.state.info()
         port = self._pid_port(info["pid"]) if info["pid"] else None
         if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
-            self._send_stop()
+            self._send_stop(info, deadline)
 
         def down() -> bool:
             return self.state.info()["state"] in DOWN_STATES and (
                 port is None or not accepting(PROBE_HOST, port))
 
+        if info["pid"]:
+            await_exit(info["pid"], deadline)  # wakes the moment it exits
         stopped = self.state.wait_until(down, deadline)
         status = self.status()
         if not stopped:
@@ -201,7 +206,18 @@ class QbittorrentService:
                            "on exit); status shows when it is done", status)
         return status
 
-    def _send_stop(self) -> None:
+    def _send_stop(self, info: dict[str, Any], deadline: float) -> None:
+        pid = info["pid"]
+        if pid and info["now"] - info["start"] < STARTUP_WINDOW:
+            # qBittorrent 4.5 loses a SIGTERM that arrives while it starts up
+            # (its handler asks an event loop that is not running yet to quit)
+            # and would then run on until supervisord's SIGKILL after the
+            # grace. Its Web UI opens once that loop runs: SIGTERM after that.
+            def can_quit() -> bool:
+                port = self._pid_port(pid)
+                return exited(pid) or (port is not None and accepting(PROBE_HOST, port))
+
+            self.state.wait_until(can_quit, min(deadline, time.monotonic() + STARTUP_WINDOW))
         try:
             self.client.stop_process(self.name)
         except SupervisorFault as fault:

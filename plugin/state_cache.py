@@ -16,6 +16,8 @@ asked again, and that request is what wakes supervisord up.
 """
 from __future__ import annotations
 
+import os
+import select
 import socket
 import threading
 import time
@@ -45,6 +47,18 @@ def exited(pid: int) -> bool:
     return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] in (b"Z", b"X")
 
 
+def await_exit(pid: int, deadline: float) -> None:
+    """Block until ``pid`` exits (a zombie counts) or the monotonic ``deadline``, not polling."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return  # gone already, or a kernel without pidfds: the callers poll anyway
+    try:
+        select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+    finally:
+        os.close(fd)
+
+
 class ProcessState:
     """The state of one supervisord process, cached while events flow."""
 
@@ -60,6 +74,7 @@ class ProcessState:
         self._stopping_since: float | None = None
         self._socket: socket.socket | None = None
         self._closed = False
+        self._lagging = False
         if events_path is not None:
             threading.Thread(target=self._watch, name="fsi-events", daemon=True).start()
 
@@ -86,9 +101,12 @@ class ProcessState:
             # looks at SIGCHLD when its loop wakes up (up to a second later),
             # and a request is what wakes it. Ask until the answer changes.
         info = self.client.process_info(self.name)
+        # An answer naming a pid that exited is already out of date (this
+        # request woke supervisord, which reaps it now): never keep it.
+        self._lagging = bool(info["pid"]) and exited(info["pid"])
         with self._changed:
             self._note_stopping(info["state"])
-            if self._connected and self._generation == generation:
+            if self._connected and self._generation == generation and not self._lagging:
                 self._kept = (info, time.monotonic())
         return generation, info
 
@@ -124,6 +142,8 @@ class ProcessState:
             now = time.monotonic()
             if now >= deadline:
                 return False
+            if self._lagging:
+                continue  # supervisord is reaping: ask again at once (a round trip)
             if not (self._connected and now < fast_until):
                 interval = min(max(interval * 1.5, POLL_UNCACHED), POLL_MAX)
             with self._changed:

@@ -8,6 +8,7 @@ than queueing behind a stop that may take minutes.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -74,6 +75,7 @@ class QbittorrentService:
         # The file changed and supervisord re-read it, but the group still runs
         # the old config until it is removed and added again.
         self._group_stale = False
+        self._log_paths: dict[str, str] | None = None
 
     # -- queries ---------------------------------------------------------
 
@@ -261,10 +263,10 @@ class QbittorrentService:
         The group is removed and added again (as ``supervisorctl update``
         does) only when its config changed since it was last added.
         """
+        log_sizes = self._log_sizes()
         calls: list[tuple[Any, ...]] = []
         if self._group_stale:
             calls += [("removeProcessGroup", self.name), ("addProcessGroup", self.name)]
-        calls += [(TAIL_METHODS[channel], self.name, 0, 0) for channel in TAIL_METHODS]
         calls.append(("startProcess", self.name, False))
         results = self.client.multicall(*calls)
         self.state.invalidate()
@@ -278,9 +280,24 @@ class QbittorrentService:
         started = results[-1]
         if isinstance(started, SupervisorFault):
             self._raise_start_fault(started)
-        tails = results[-1 - len(TAIL_METHODS):-1]
-        return {channel: tail[1] for channel, tail in zip(TAIL_METHODS, tails)
-                if not isinstance(tail, SupervisorFault)}
+        return log_sizes
+
+    def _log_sizes(self) -> dict[str, int]:
+        """The sizes of qBittorrent's logs now, so that a failure quotes only what follows.
+
+        The paths are asked once (asking each time costs a round trip per
+        start); should an admin move the logs, a failure message may quote
+        older lines too, nothing worse.
+        """
+        if self._log_paths is None:
+            self._log_paths = {channel: config["%s_logfile" % channel]
+                               for config in self.client.call("getAllConfigInfo")
+                               if config["name"] == self.name for channel in TAIL_METHODS}
+        sizes = {}
+        for channel, path in self._log_paths.items():
+            with contextlib.suppress(OSError, TypeError):
+                sizes[channel] = os.stat(path).st_size
+        return sizes
 
     def _raise_start_fault(self, fault: SupervisorFault) -> None:
         if fault.code == Faults.ALREADY_STARTED:

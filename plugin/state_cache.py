@@ -35,6 +35,8 @@ RECONNECT_MAX = 1.0
 POLL_MIN = 0.001
 POLL_UNCACHED = 0.005
 POLL_MAX = 0.1
+#: Round trips one read may take while supervisord has not reaped an exited pid yet.
+REASK = 3
 
 
 def exited(pid: int) -> bool:
@@ -74,7 +76,6 @@ class ProcessState:
         self._stopping_since: float | None = None
         self._socket: socket.socket | None = None
         self._closed = False
-        self._lagging = False
         if events_path is not None:
             threading.Thread(target=self._watch, name="fsi-events", daemon=True).start()
 
@@ -100,13 +101,16 @@ class ProcessState:
             # It died but supervisord has not reaped it yet: supervisord only
             # looks at SIGCHLD when its loop wakes up (up to a second later),
             # and a request is what wakes it. Ask until the answer changes.
-        info = self.client.process_info(self.name)
-        # An answer naming a pid that exited is already out of date (this
-        # request woke supervisord, which reaps it now): never keep it.
-        self._lagging = bool(info["pid"]) and exited(info["pid"])
+        for _ in range(REASK):
+            info = self.client.process_info(self.name)
+            # An answer naming a pid that exited is already out of date: this
+            # request woke supervisord, which reaps it now. Ask again at once.
+            lagging = bool(info["pid"]) and exited(info["pid"])
+            if not lagging:
+                break
         with self._changed:
             self._note_stopping(info["state"])
-            if self._connected and self._generation == generation and not self._lagging:
+            if self._connected and self._generation == generation and not lagging:
                 self._kept = (info, time.monotonic())
         return generation, info
 
@@ -142,8 +146,6 @@ class ProcessState:
             now = time.monotonic()
             if now >= deadline:
                 return False
-            if self._lagging:
-                continue  # supervisord is reaping: ask again at once (a round trip)
             if not (self._connected and now < fast_until):
                 interval = min(max(interval * 1.5, POLL_UNCACHED), POLL_MAX)
             with self._changed:

@@ -8,6 +8,7 @@ than queueing behind a stop that may take minutes.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -21,7 +22,7 @@ from plugin.ports import accepting, port_in_use
 from plugin.program_config import ProgramConfig, port_in_command
 from plugin.qbt_profile import WebuiCredentials
 from plugin.rpc_client import TAIL_METHODS, Faults, SupervisorClient, SupervisorFault
-from plugin.state_cache import ProcessState
+from plugin.state_cache import ProcessState, await_exit, exited
 from plugin.settings import Settings
 
 #: States in which supervisord has (or is about to have) a live process.
@@ -34,6 +35,9 @@ DOWN_STATES = (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL)
 #: While waiting for the Web UI, how often the state is read when no change was pushed
 #: (a qBittorrent that died is noticed at the latest then).
 STATE_LOOK_EVERY = 0.01
+#: How long after its start qBittorrent may still be starting up (seconds): a stop
+#: then first waits for its Web UI (see _send_stop).
+STARTUP_WINDOW = 5
 #: Lines of qBittorrent's output that say why it gave up.
 _ERROR_HINT = re.compile(r"(?i)unable|could not|cannot|can't|error|fail|bad |denied|"
                          r"unknown|not found|invalid|abort")
@@ -74,6 +78,7 @@ class QbittorrentService:
         # The file changed and supervisord re-read it, but the group still runs
         # the old config until it is removed and added again.
         self._group_stale = False
+        self._log_paths: dict[str, str] | None = None
 
     # -- queries ---------------------------------------------------------
 
@@ -164,7 +169,7 @@ class QbittorrentService:
         if running:
             # SIGTERM before the re-read: qBittorrent saves its resume data
             # while supervisord parses the new config, instead of after.
-            self._send_stop()
+            self._send_stop(info, deadline)
         refused = self._reread(previous, tolerate_refusal=running)
         if running:
             self._stop_and_wait(deadline)
@@ -192,12 +197,14 @@ class QbittorrentService:
         info = self.state.info()
         port = self._pid_port(info["pid"]) if info["pid"] else None
         if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
-            self._send_stop()
+            self._send_stop(info, deadline)
 
         def down() -> bool:
             return self.state.info()["state"] in DOWN_STATES and (
                 port is None or not accepting(PROBE_HOST, port))
 
+        if info["pid"]:
+            await_exit(info["pid"], deadline)  # wakes the moment it exits
         stopped = self.state.wait_until(down, deadline)
         status = self.status()
         if not stopped:
@@ -205,7 +212,18 @@ class QbittorrentService:
                            "on exit); status shows when it is done", status)
         return status
 
-    def _send_stop(self) -> None:
+    def _send_stop(self, info: dict[str, Any], deadline: float) -> None:
+        pid = info["pid"]
+        if pid and info["now"] - info["start"] < STARTUP_WINDOW:
+            # qBittorrent 4.5 loses a SIGTERM that arrives while it starts up
+            # (its handler asks an event loop that is not running yet to quit)
+            # and would then run on until supervisord's SIGKILL after the
+            # grace. Its Web UI opens once that loop runs: SIGTERM after that.
+            def can_quit() -> bool:
+                port = self._pid_port(pid)
+                return exited(pid) or (port is not None and accepting(PROBE_HOST, port))
+
+            self.state.wait_until(can_quit, min(deadline, time.monotonic() + STARTUP_WINDOW))
         try:
             self.client.stop_process(self.name)
         except SupervisorFault as fault:
@@ -249,10 +267,10 @@ class QbittorrentService:
         The group is removed and added again (as ``supervisorctl update``
         does) only when its config changed since it was last added.
         """
+        log_sizes = self._log_sizes()
         calls: list[tuple[Any, ...]] = []
         if self._group_stale:
             calls += [("removeProcessGroup", self.name), ("addProcessGroup", self.name)]
-        calls += [(TAIL_METHODS[channel], self.name, 0, 0) for channel in TAIL_METHODS]
         calls.append(("startProcess", self.name, False))
         results = self.client.multicall(*calls)
         self.state.invalidate()
@@ -266,9 +284,24 @@ class QbittorrentService:
         started = results[-1]
         if isinstance(started, SupervisorFault):
             self._raise_start_fault(started)
-        tails = results[-1 - len(TAIL_METHODS):-1]
-        return {channel: tail[1] for channel, tail in zip(TAIL_METHODS, tails)
-                if not isinstance(tail, SupervisorFault)}
+        return log_sizes
+
+    def _log_sizes(self) -> dict[str, int]:
+        """The sizes of qBittorrent's logs now, so that a failure quotes only what follows.
+
+        The paths are asked once (asking each time costs a round trip per
+        start); should an admin move the logs, a failure message may quote
+        older lines too, nothing worse.
+        """
+        if self._log_paths is None:
+            self._log_paths = {channel: config["%s_logfile" % channel]
+                               for config in self.client.call("getAllConfigInfo")
+                               if config["name"] == self.name for channel in TAIL_METHODS}
+        sizes = {}
+        for channel, path in self._log_paths.items():
+            with contextlib.suppress(OSError, TypeError):
+                sizes[channel] = os.stat(path).st_size
+        return sizes
 
     def _raise_start_fault(self, fault: SupervisorFault) -> None:
         if fault.code == Faults.ALREADY_STARTED:

@@ -16,6 +16,8 @@ asked again, and that request is what wakes supervisord up.
 """
 from __future__ import annotations
 
+import os
+import select
 import socket
 import threading
 import time
@@ -33,6 +35,8 @@ RECONNECT_MAX = 1.0
 POLL_MIN = 0.001
 POLL_UNCACHED = 0.005
 POLL_MAX = 0.1
+#: Round trips one read may take while supervisord has not reaped an exited pid yet.
+REASK = 3
 
 
 def exited(pid: int) -> bool:
@@ -43,6 +47,18 @@ def exited(pid: int) -> bool:
     except OSError:
         return True
     return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] in (b"Z", b"X")
+
+
+def await_exit(pid: int, deadline: float) -> None:
+    """Block until ``pid`` exits (a zombie counts) or the monotonic ``deadline``, not polling."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return  # gone already, or a kernel without pidfds: the callers poll anyway
+    try:
+        select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+    finally:
+        os.close(fd)
 
 
 class ProcessState:
@@ -85,10 +101,16 @@ class ProcessState:
             # It died but supervisord has not reaped it yet: supervisord only
             # looks at SIGCHLD when its loop wakes up (up to a second later),
             # and a request is what wakes it. Ask until the answer changes.
-        info = self.client.process_info(self.name)
+        for _ in range(REASK):
+            info = self.client.process_info(self.name)
+            # An answer naming a pid that exited is already out of date: this
+            # request woke supervisord, which reaps it now. Ask again at once.
+            lagging = bool(info["pid"]) and exited(info["pid"])
+            if not lagging:
+                break
         with self._changed:
             self._note_stopping(info["state"])
-            if self._connected and self._generation == generation:
+            if self._connected and self._generation == generation and not lagging:
                 self._kept = (info, time.monotonic())
         return generation, info
 

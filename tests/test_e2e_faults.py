@@ -193,6 +193,22 @@ def test_crash_comes_back_on_the_same_port_with_status_true_throughout(stack):
     assert seen_gone and accepting(port), "not back on port %d within 5 s" % port
 
 
+def test_stop_while_qbittorrent_starts_up_is_not_lost(stack):
+    # qBittorrent 4.5 loses a SIGTERM that comes before its event loop runs:
+    # a stop right after an admin's (or autorestart's) start must still end
+    # in its own clean exit, not in a SIGKILL after the grace.
+    assert stack.call("start", port=free_port())["err"] == 0
+    assert stack.call("stop")["err"] == 0
+    client = SupervisorClient(stack.settings.supervisor_url)
+    for delay in (0.0, 0.015, 0.03):
+        client.start_process("qbittorrent")
+        time.sleep(delay)
+        answer = stack.call("stop", wait=10)
+        assert answer["err"] == 0 and answer["results"]["state"] == "stopped", answer
+    log = (stack.home / "log" / "supervisord.log").read_text()
+    assert re.findall(r"stopped: qbittorrent \((.*?)\)", log)[-3:] == ["exit status 0"] * 3
+
+
 def fake_stack(tmp_path: Path, listen_delay: float, term_delay: float, **env: str) -> Stack:
     """A stack whose qBittorrent program is tests/fake_qbittorrent.py."""
     stack = Stack(extra_env=env)

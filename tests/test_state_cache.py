@@ -10,7 +10,7 @@ import pytest
 from supervisor.states import ProcessStates
 
 from plugin.event_listener import encode_event, run_listener
-from plugin.state_cache import ProcessState, exited
+from plugin.state_cache import REASK, ProcessState, exited
 from tests.stack import wait_for
 
 
@@ -133,15 +133,20 @@ def test_when_the_listener_goes_away_reads_ask_supervisord_again(events, tmp_pat
         state.close()
 
 
-def test_a_kept_answer_naming_a_dead_pid_is_asked_again(events, tmp_path):
+def test_an_answer_naming_a_dead_pid_is_asked_again_and_never_kept(events, tmp_path):
     child = subprocess.Popen(["true"])
     assert wait_for(lambda: exited(child.pid), timeout=5)  # a zombie: not reaped yet
     client = DummyClient(pid=child.pid)
     state = connected_state(client, tmp_path / "events.sock")
     try:
         state.info()
+        assert client.calls == REASK
         state.info()
-        assert client.calls == 2
+        assert client.calls == 2 * REASK
+        client.info.update(state=ProcessStates.STOPPED, pid=0)  # supervisord caught up
+        assert state.info()["state"] == ProcessStates.STOPPED
+        state.info()
+        assert client.calls == 2 * REASK + 1
     finally:
         state.close()
         child.wait()

@@ -150,7 +150,7 @@ class QbittorrentService:
 
     def _start(self, port: int | None) -> dict[str, Any]:
         deadline = time.monotonic() + self.settings.start_timeout
-        info = self.state.info()
+        info = self.state.fresh_info()
         if info["state"] == ProcessStates.STOPPING:
             raise FsiError(Err.BUSY, "qBittorrent is still stopping (saving resume "
                            "data); start it again once status says stopped",
@@ -194,7 +194,7 @@ class QbittorrentService:
             return self._stop_and_wait(time.monotonic() + wait)
 
     def _stop_and_wait(self, deadline: float) -> dict[str, Any]:
-        info = self.state.info()
+        info = self.state.fresh_info()
         port = self._pid_port(info["pid"]) if info["pid"] else None
         if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
             self._send_stop(info, deadline)

@@ -122,6 +122,17 @@ class ProcessState:
         since = self._stopping_since
         return None if since is None else time.monotonic() - since
 
+    def fresh_info(self) -> dict[str, Any]:
+        """supervisord's own current answer, for lifecycle decisions.
+
+        An event takes a few milliseconds from supervisord to us; a status poll
+        may show that much of the past, but a start or stop must not act on it
+        (a stop that sees "stopped" while an admin's start is being reported
+        would answer "stopped" over a starting qBittorrent).
+        """
+        self.invalidate()
+        return self.info()
+
     def invalidate(self, stopping: bool = False) -> None:
         """Forget the kept answer (call after every action sent to supervisord)."""
         with self._changed:

@@ -99,6 +99,19 @@ def test_while_events_flow_the_answer_is_kept_until_a_change(events, tmp_path):
         state.close()
 
 
+def test_a_lifecycle_decision_asks_supervisord_even_while_an_answer_is_kept(events, tmp_path):
+    client = DummyClient(state=ProcessStates.STOPPED, pid=0)
+    state = connected_state(client, tmp_path / "events.sock")
+    try:
+        state.info()
+        # An admin's start has happened; its event is still on its way.
+        client.info.update(state=ProcessStates.STARTING, pid=os.getpid())
+        assert state.info()["state"] == ProcessStates.STOPPED  # a poll may lag by an event
+        assert state.fresh_info()["state"] == ProcessStates.STARTING
+    finally:
+        state.close()
+
+
 def test_a_stopping_event_starts_the_stop_clock(events, tmp_path):
     client = DummyClient()
     state = connected_state(client, tmp_path / "events.sock")

@@ -4,7 +4,7 @@ VENV ?= .venv
 export FSI_HOME ?= $(CURDIR)/var
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz ctl bench clean screenshot
+.PHONY: run test passwd fuzz ctl bench clean screenshot
 
 $(BIN)/qbittorrent-fsi: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ fuzz: $(BIN)/qbittorrent-fsi
 
 bench: $(BIN)/qbittorrent-fsi
 	$(BIN)/python -m bench.run $(ARGS)
+
+passwd: $(BIN)/qbittorrent-fsi
+	$(BIN)/qbittorrent-fsi passwd
 
 ctl: $(BIN)/qbittorrent-fsi
 	$(BIN)/qbittorrent-fsi ctl $(ARGS)

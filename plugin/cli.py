@@ -54,8 +54,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     print("qbittorrent-fsi: page %s" % base)
     print("qbittorrent-fsi: FSI endpoint %sinclude/index.php (POST)" % base)
     if password:
-        print("qbittorrent-fsi: admin password (shown once, change it with "
-              "'qbittorrent-fsi passwd'): %s" % password)
+        print("qbittorrent-fsi: admin password (shown once; change it with `make passwd` "
+              "or `qbittorrent-fsi passwd`): %s" % password)
     print("qbittorrent-fsi: press Ctrl-C to stop qBittorrent and the plugin", flush=True)
     supervisord = shutil.which("supervisord", path=os.path.dirname(sys.executable)) or "supervisord"
     os.execvpe(supervisord, [supervisord, "-n", "-c", str(CONF_DIR / "supervisord.conf")],

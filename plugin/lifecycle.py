@@ -140,16 +140,20 @@ class QbittorrentService:
         Answers only once the Web UI accepts connections on the port.
         """
         with self._exclusive():
-            return self._start(port)
+            return self._start(port, time.monotonic() + self.settings.start_timeout)
 
     def restart(self) -> dict[str, Any]:
-        """Stop (bounded by ``stop_wait``) and start again on the configured port."""
-        with self._exclusive():
-            self._stop_and_wait(time.monotonic() + self.settings.stop_wait)
-            return self._start(None)
+        """Stop and start again on the configured port, within one ``start_timeout``.
 
-    def _start(self, port: int | None) -> dict[str, Any]:
-        deadline = time.monotonic() + self.settings.start_timeout
+        One deadline for both halves keeps the answer inside a NAS page's
+        request timeout; a stop that takes longer answers 9998 (still stopping).
+        """
+        with self._exclusive():
+            deadline = time.monotonic() + self.settings.start_timeout
+            self._stop_and_wait(deadline)
+            return self._start(None, deadline)
+
+    def _start(self, port: int | None, deadline: float) -> dict[str, Any]:
         info = self.state.fresh_info()
         if info["state"] == ProcessStates.STOPPING:
             raise FsiError(Err.BUSY, "qBittorrent is still stopping (saving resume "

@@ -82,10 +82,14 @@ class Stack:
         self.process = subprocess.Popen([*self.wrapper, sys.executable, "-m", "plugin", "run"],
                                         env=self.env, stdout=self.output,
                                         stderr=subprocess.STDOUT)
-        if not wait_for(lambda: accepting(self.port) or self.process.poll() is not None):
-            raise RuntimeError("the plugin did not come up: %s" % self.log())
-        if self.process.poll() is not None:
-            raise RuntimeError("qbittorrent-fsi run exited: %s" % self.log())
+        try:
+            if not wait_for(lambda: accepting(self.port) or self.process.poll() is not None):
+                raise RuntimeError("the plugin did not come up: %s" % self.log())
+            if self.process.poll() is not None:
+                raise RuntimeError("qbittorrent-fsi run exited: %s" % self.log())
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def log(self) -> str:
@@ -104,7 +108,24 @@ class Stack:
 
     def close(self) -> None:
         self.shutdown()
+        self._kill_leftovers()
         shutil.rmtree(self.home, ignore_errors=True)
+
+    def _kill_leftovers(self) -> None:
+        """SIGKILL whatever still runs with this stack's FSI_HOME (after a killed supervisord).
+
+        supervisord puts its children in process groups of their own, so
+        they are found by the environment they inherited instead.
+        """
+        marker = ("FSI_HOME=%s" % self.home).encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
 
     # -- talking to the plugin --------------------------------------------
 

@@ -129,6 +129,7 @@ def test_concurrent_lifecycle_requests_stay_consistent(stack):
         thread.start()
     for thread in threads:
         thread.join(120)
+    assert not any(thread.is_alive() for thread in threads), "a worker never returned"
     assert not errors
     status = stack.call("status")["results"]
     configured = int(stack.program_conf.read_text().split("--webui-port=")[1].split()[0])

@@ -53,7 +53,8 @@ def test_a_second_lifecycle_request_is_busy(service):
         errors = []
         thread = threading.Thread(target=lambda: errors.append(_code(service.stop)))
         thread.start()
-        thread.join()
+        thread.join(5)
+        assert not thread.is_alive()
     assert errors == [Err.BUSY]
 
 

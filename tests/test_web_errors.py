@@ -62,9 +62,16 @@ def test_service_errors_pass_through_with_results(server, token, monkeypatch):
                       "results": {"state": "running"}}
 
 
-def test_status_carries_the_web_ui_url_for_the_callers_host(server, token):
-    answer = call(server, {"cmd": "status", "token": token})
-    assert answer["results"]["webui_url"] == "http://127.0.0.1:8080/"
+@pytest.mark.parametrize("host, url", [
+    ("nas.local:8086", "http://nas.local:8080/"),
+    ("192.168.1.20", "http://192.168.1.20:8080/"),
+    ("[fe80::1]:8086", "http://[fe80::1]:8080/"),
+])
+def test_status_carries_the_web_ui_url_for_the_callers_host(server, token, host, url):
+    # The NAS page opens qBittorrent's Web UI on the host the browser used.
+    body = json.dumps({"cmd": "status", "token": token}).encode()
+    answer = fsi(server.request("POST", body, headers={"Host": host}))
+    assert answer["results"]["webui_url"] == url
 
 
 def test_supervisord_down_is_server_offline(tmp_path):

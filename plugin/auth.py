@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import secrets
 import threading
 import time
@@ -22,11 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from plugin.atomic import write_atomically
 from plugin.errors import Err, FsiError
 
 ADMIN_USER = "admin"
 #: Wrong passwords from one address that lock it out (9986) ...
 LOCKOUT_FAILURES = 5
+#: How long a login waits for the password checks before it (one at a time).
+LOGIN_QUEUE_WAIT = 5.0
 #: ... when they fall within this many seconds (FSI_LOCKOUT_WINDOW).
 LOCKOUT_WINDOW = 600.0
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
@@ -62,14 +64,8 @@ class PasswordFile:
     def set(self, password: str) -> None:
         if not password:
             raise FsiError(Err.PARAMS, "the password must not be empty")
-        tmp = self.path.with_name(".%s.tmp" % self.path.name)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # a leftover temp file keeps its old mode through O_CREAT
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"user": ADMIN_USER, **hash_password(password)}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        record = {"user": ADMIN_USER, **hash_password(password)}
+        write_atomically(self.path, json.dumps(record).encode(), 0o600)
 
     def ensure(self, seed: str | None) -> str | None:
         """Create the file on first run; return a generated password to show once."""
@@ -143,7 +139,10 @@ class Authenticator:
         # One password check at a time: parallel guesses from one address each
         # see the failures before them, and a flood of logins cannot run many
         # scrypt computations (16 MiB each) at once. Token checks do not wait.
-        with self._login_lock:
+        if not self._login_lock.acquire(timeout=LOGIN_QUEUE_WAIT):
+            # Many logins at once: answer rather than tie up every web thread.
+            raise FsiError(Err.BUSY, "too many logins at once, try again shortly")
+        try:
             with self._lock:
                 now = self._clock()
                 self._prune(now)
@@ -168,6 +167,8 @@ class Authenticator:
                 token = secrets.token_urlsafe(32)
                 now = self._clock()
                 self._sessions[_key(token)] = _Session(created=now, last_used=now)
+        finally:
+            self._login_lock.release()
         return {"token": token, "expires_in": math.ceil(min(self.idle, self.lifetime))}
 
     def check(self, token: str | None) -> None:

@@ -71,7 +71,7 @@ class QbittorrentService:
         self.webui = webui or WebuiCredentials.for_settings(settings)
         self.state = state or ProcessState(self.client, self.name, settings.events_socket)
         self._lock = threading.Lock()
-        self._pid_ports: dict[int, int | None] = {}
+        self._pid_port_seen: tuple[int, int] = (0, 0)
         # supervisord may hold another program config than the file (edited
         # before we started): re-read it once before the first launch.
         self._reread_needed = True
@@ -108,20 +108,19 @@ class QbittorrentService:
 
     def _pid_port(self, pid: int) -> int | None:
         """The port a live process was started with, from its own command line."""
-        if pid not in self._pid_ports:
-            try:
-                cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().replace(b"\0", b" ")
-            except OSError:
-                return None
-            port = port_in_command(cmdline)
-            if port is None:
-                # Forked by supervisord but not exec'd yet: that is still
-                # supervisord's command line, ask again next time.
-                return None
-            if len(self._pid_ports) > 64:
-                self._pid_ports.clear()
-            self._pid_ports[pid] = port
-        return self._pid_ports[pid]
+        known = self._pid_port_seen
+        if known[0] == pid:
+            return known[1]
+        try:
+            cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().replace(b"\0", b" ")
+        except OSError:
+            return None
+        port = port_in_command(cmdline)
+        if port is not None:
+            # Not kept while None: forked by supervisord but not exec'd yet,
+            # that is still supervisord's command line.
+            self._pid_port_seen = (pid, port)
+        return port
 
     # -- lifecycle -------------------------------------------------------
 
@@ -170,6 +169,10 @@ class QbittorrentService:
             raise FsiError(Err.USED, "port %d is already in use by another program" % port)
         running = info["state"] in UP_STATES + (ProcessStates.BACKOFF,)
         previous = self.config.set_port(port)  # unwritable: 9990 with nothing stopped
+        if previous is not None:
+            # Until supervisord has re-read the file, whatever fails on the way
+            # (a stop fault, a timeout): the next start must re-read it too.
+            self._reread_needed = True
         if running:
             # SIGTERM before the re-read: qBittorrent saves its resume data
             # while supervisord parses the new config, instead of after.
@@ -243,7 +246,7 @@ class QbittorrentService:
         caller starts the previous config again) the refusal is returned
         instead of raised.
         """
-        if previous is None and not self._reread_needed:
+        if not self._reread_needed:
             return None
         try:
             added, changed, _ = self.client.reload_config()

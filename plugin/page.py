@@ -12,7 +12,6 @@ from pathlib import Path
 import bottle
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-LANGUAGES = ("en", "zh-CN")
 _FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",

@@ -4,7 +4,7 @@ Requests are ``{"cmd", "token", "params"}`` objects, answers are
 ``{"err", "msg", "results"}``. Decoding is strict (duplicate keys, NaN,
 non-object roots, NUL bytes, deep nesting are refused, each with its own
 message) because a NAS front end that sends something ambiguous should hear
-about it rather than get a guess. docs/AUTH.md lists the codes.
+about it rather than get a guess. docs/API.md lists the codes.
 """
 from __future__ import annotations
 

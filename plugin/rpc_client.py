@@ -25,6 +25,12 @@ __all__ = ["Faults", "SupervisorClient", "SupervisorFault", "TAIL_METHODS"]
 TAIL_METHODS = {"stdout": "tailProcessStdoutLog", "stderr": "tailProcessStderrLog"}
 
 
+#: Calls that change nothing in supervisord, so sending one twice is harmless.
+_SAFE_TO_REPEAT = frozenset("supervisor." + name for name in (
+    "getProcessInfo", "getSupervisorVersion", "reloadConfig",
+    "tailProcessStdoutLog", "tailProcessStderrLog"))
+
+
 class SupervisorFault(Exception):
     """supervisord answered with an XML-RPC fault (see ``supervisor.xmlrpc.Faults``)."""
 
@@ -117,9 +123,12 @@ class SupervisorClient:
                 raise FsiError(Err.TIMEOUT, "supervisord did not answer %s within %gs"
                                % (path, self.timeout)) from None
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # A kept-alive connection closed by supervisord (restart): retry once fresh.
+                # A kept-alive connection closed by supervisord (restart): retry a
+                # read once on a fresh one. An action is not sent twice, as
+                # supervisord may have carried it out before closing; lifecycle
+                # commands read the state first, which renews the connection.
                 self._drop()
-                if attempt == 2:
+                if attempt == 2 or path not in _SAFE_TO_REPEAT:
                     raise FsiError(Err.SERVER_OFFLINE, "supervisord closed the connection") from None
             except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as exc:
                 self._drop()

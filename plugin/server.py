@@ -13,7 +13,7 @@ from typing import Any
 
 import waitress
 from waitress.channel import HTTPChannel
-from waitress.server import BaseWSGIServer
+from waitress.server import BaseWSGIServer, MultiSocketServer
 from waitress.task import ErrorTask
 
 from plugin.errors import Err, FsiError
@@ -45,10 +45,16 @@ class FsiChannel(HTTPChannel):
     error_task_class = FsiErrorTask
 
 
-def create_server(app: Any, host: str, port: int, threads: int) -> BaseWSGIServer:
+def create_server(app: Any, host: str, port: int, threads: int
+                  ) -> BaseWSGIServer | MultiSocketServer:
     """A waitress server for ``app`` on ``host:port`` (port 0: any free one)."""
     server = waitress.create_server(app, host=host, port=port, threads=threads,
                                     ident="qbittorrent-fsi",
                                     max_request_body_size=WAITRESS_MAX_BODY)
-    server.channel_class = FsiChannel
+    # A host name that resolves to several addresses gives a MultiSocketServer:
+    # every listening server must answer its refusals as FSI JSON.
+    listeners = [server] if isinstance(server, BaseWSGIServer) else [
+        each for each in server.map.values() if isinstance(each, BaseWSGIServer)]
+    for listener in listeners:
+        listener.channel_class = FsiChannel
     return server

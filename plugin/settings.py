@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -54,7 +54,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8086
     #: Seeds the admin password on first run only.
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     #: supervisord program (and group) name of qBittorrent.
     program: str = "qbittorrent"
     #: Where supervisord listens; default: the unix socket in ``home``.

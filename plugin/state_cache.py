@@ -56,7 +56,9 @@ def await_exit(pid: int, deadline: float) -> None:
     except OSError:
         return  # gone already, or a kernel without pidfds: the callers poll anyway
     try:
-        select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        poller = select.poll()  # not select(): that cannot take an fd above 1023
+        poller.register(fd, select.POLLIN)
+        poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
     finally:
         os.close(fd)
 

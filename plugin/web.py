@@ -97,8 +97,11 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
         # traceback page (jQuery callers only read err from a 200).
         if error.status_code == 404:
             fsi = FsiError(Err.NOT_EXISTS, "no such path: commands go to POST %s" % ENDPOINT)
+        elif error.exception is None:  # 405 and the like: the request, not the plugin
+            fsi = FsiError(Err.REQUEST_FAILED, "%s is not allowed here: commands go to "
+                           "POST %s" % (bottle.request.method, ENDPOINT))
         else:
-            fsi = as_fsi_error(error.exception or RuntimeError(error.body))
+            fsi = as_fsi_error(error.exception)
         bottle.response.status = 200
         for name, value in ANSWER_HEADERS.items():
             bottle.response.set_header(name, value)

@@ -29,7 +29,8 @@ def _supervisor_env(settings: Settings) -> dict[str, str]:
     # The password only seeds the hash file (prepare_home did that); keep it
     # out of supervisord's and its children's environments.
     env.pop("FSI_PASSWORD", None)
-    env.update(FSI_HOME=str(settings.home), FSI_PYTHON=settings.python,
+    env.update(FSI_HOME=str(settings.home), FSI_PROFILE=str(settings.profile),
+               FSI_PYTHON=settings.python,
                FSI_HOST=settings.host, FSI_PORT=str(settings.port),
                FSI_QBT_USER=settings.qbittorrent_user,
                FSI_STOP_GRACE=str(settings.stop_grace))

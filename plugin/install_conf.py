@@ -15,12 +15,13 @@ programs with absolute paths:
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
 from plugin.atomic import write_atomically
 from plugin.program_config import ProgramConfig
 from plugin.runtime import CONF_DIR
-from plugin.settings import Settings
+from plugin.settings import ENV_PREFIX, Settings
 
 DEBIAN_SUPERVISOR_URL = "unix:///var/run/supervisor.sock"
 PLUGIN_PROGRAM = "qbittorrent-fsi"
@@ -55,14 +56,18 @@ def section(config: str, name: str) -> str:
 
 
 def with_environment(section_text: str, settings: Settings, supervisor_url: str) -> str:
-    """The section with the plugin's settings added to (or as) its ``environment=`` line."""
-    pairs = {
-        "FSI_HOME": str(settings.home),
-        "FSI_HOST": settings.host,
-        "FSI_PORT": str(settings.port),
-        "FSI_SUPERVISOR_URL": supervisor_url,
-        "FSI_NETWORK": settings.network,
-    }
+    """The section with the plugin's settings added to (or as) its ``environment=`` line.
+
+    Every setting that differs from its default is passed on, so that the
+    plugin under a stock supervisord sees what ``install-conf`` was run with.
+    """
+    defaults = Settings(home=settings.home)
+    pairs = {"FSI_HOME": str(settings.home), "FSI_SUPERVISOR_URL": supervisor_url}
+    for item in fields(Settings):
+        value = getattr(settings, item.name)
+        if item.name not in ("password", "python", "supervisor_url") and \
+                value != getattr(defaults, item.name):
+            pairs[ENV_PREFIX + item.name.upper()] = str(value)
     ours = ",".join('%s="%s"' % (key, value.replace("%", "%%")) for key, value in pairs.items())
     lines = section_text.rstrip("\n").split("\n")
     for index, line in enumerate(lines):
@@ -88,9 +93,11 @@ def render_plugin_program(settings: Settings, supervisor_url: str,
 
 
 def render_qbittorrent_program(settings: Settings, conf_dir: Path = CONF_DIR) -> str:
-    return expand_env((conf_dir / "qbittorrent.ini").read_text(),
-                      {"FSI_HOME": str(settings.home), "FSI_QBT_USER": settings.qbittorrent_user,
-                       "FSI_STOP_GRACE": str(settings.stop_grace)})
+    template = (conf_dir / "qbittorrent.ini").read_text().replace(
+        "[program:%s]" % Settings.program, "[program:%s]" % settings.program)
+    return expand_env(template, {
+        "FSI_HOME": str(settings.home), "FSI_PROFILE": str(settings.profile),
+        "FSI_QBT_USER": settings.qbittorrent_user, "FSI_STOP_GRACE": str(settings.stop_grace)})
 
 
 def install_conf(settings: Settings, dest: Path, supervisor_url: str,

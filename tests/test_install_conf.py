@@ -33,3 +33,18 @@ def test_installing_again_keeps_the_live_port(tmp_path):
     plugin_conf = (dest / "qbittorrent-fsi.conf").read_text()
     assert 'FSI_SUPERVISOR_URL="unix:///run/s.sock"' in plugin_conf
     assert 'FSI_HOME="%s"' % settings.home in plugin_conf
+
+
+def test_settings_that_differ_from_their_defaults_reach_the_plugin(tmp_path):
+    settings = Settings(home=tmp_path / "home", program="torrents", profile=tmp_path / "qbt",
+                        port=9000, stop_grace=900)
+    install_conf(settings, tmp_path / "conf.d", "unix:///run/s.sock")
+    plugin_conf = (tmp_path / "conf.d" / "qbittorrent-fsi.conf").read_text()
+    for pair in ('FSI_PROGRAM="torrents"', 'FSI_PROFILE="%s"' % (tmp_path / "qbt"),
+                 'FSI_PORT="9000"', 'FSI_STOP_GRACE="900"'):
+        assert pair in plugin_conf
+    assert "FSI_HOST=" not in plugin_conf  # the default needs no line
+    program = (tmp_path / "conf.d" / "torrents.conf").read_text()
+    assert "[program:torrents]" in program
+    assert "--profile=%s " % (tmp_path / "qbt") in program
+    assert "stopwaitsecs=900" in program

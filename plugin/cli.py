@@ -11,6 +11,7 @@ from pathlib import Path
 
 from plugin.auth import PasswordFile
 from plugin.diagnostics import QBITTORRENT_BINARY
+from plugin.errors import FsiError
 from plugin.install_conf import DEBIAN_SUPERVISOR_URL, install_conf
 from plugin.runtime import CONF_DIR, prepare_home
 from plugin.settings import Settings
@@ -107,8 +108,12 @@ def cmd_passwd(args: argparse.Namespace) -> None:
 def cmd_install_conf(args: argparse.Namespace) -> None:
     """Write program snippets with absolute paths for an existing supervisord's conf.d."""
     settings = _settings()
-    written = install_conf(settings, Path(args.dest).absolute(), args.supervisor_url)
-    password = prepare_home(settings)
+    try:
+        # The runtime directory first: conf.d must not point at a half-prepared one.
+        password = prepare_home(settings)
+        written = install_conf(settings, Path(args.dest).absolute(), args.supervisor_url)
+    except (ValueError, OSError, FsiError) as exc:
+        sys.exit("qbittorrent-fsi: %s" % (exc.msg if isinstance(exc, FsiError) else exc))
     for path in written:
         print("qbittorrent-fsi: wrote %s" % path)
     print("qbittorrent-fsi: runtime directory %s; qBittorrent's port is in %s"

@@ -91,7 +91,10 @@ def qbittorrent_version(binary: str = QBITTORRENT_BINARY) -> str | None:
     if path is None:
         return None
     st = os.stat(path)
-    return _binary_version(path, (st.st_ino, st.st_mtime_ns))
+    found = _binary_version(path, (st.st_ino, st.st_mtime_ns))
+    if found is None:
+        _binary_version.cache_clear()  # a failure (e.g. a timeout under load) is asked again
+    return found
 
 
 def versions(client: SupervisorClient) -> dict[str, Any]:

@@ -165,7 +165,12 @@ class QbittorrentService:
         up = info["state"] in UP_STATES
         if up and self._pid_port(info["pid"]) == port:
             return self._await_ready(port, deadline, {})
-        if port_in_use(port):
+        try:
+            in_use = port_in_use(port)
+        except PermissionError:
+            raise FsiError(Err.PARAMS, "port %d is privileged (below 1024) and may not be "
+                           "used here: choose a port from 1024 to 65535" % port) from None
+        if in_use:
             raise FsiError(Err.USED, "port %d is already in use by another program" % port)
         running = info["state"] in UP_STATES + (ProcessStates.BACKOFF,)
         previous = self.config.set_port(port)  # unwritable: 9990 with nothing stopped
@@ -348,7 +353,8 @@ class QbittorrentService:
                        self._describe(info))
 
     def _cancel_retries(self) -> None:
-        with contextlib.suppress(SupervisorFault):
+        # Best effort: the caller's "did not start" is the answer that matters.
+        with contextlib.suppress(SupervisorFault, FsiError):
             self.client.stop_process(self.name)
         self.state.invalidate()
 

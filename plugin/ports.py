@@ -11,14 +11,15 @@ def port_in_use(port: int) -> bool:
     Binding the wildcard address collides with a listener on any specific
     address too; SO_REUSEADDR keeps TIME_WAIT leftovers of a just-stopped
     qBittorrent from counting as "in use" (Linux still refuses the bind
-    while anyone listens).
+    while anyone listens). A port this process may not bind (below 1024
+    without root) raises PermissionError.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("", port))
         except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            if exc.errno == errno.EADDRINUSE:
                 return True
             raise
     return False

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 from pathlib import Path
 
+from plugin.atomic import write_atomically
 from plugin.auth import PasswordFile
 from plugin.qbt_profile import WebuiCredentials, profile_config
 from plugin.settings import Settings
@@ -28,12 +28,15 @@ def prepare_home(settings: Settings, conf_dir: Path = CONF_DIR) -> str | None:
     """
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     (settings.home / "log").mkdir(mode=0o700, exist_ok=True)
+    # Atomic copies: a copy torn by an interruption would be kept for good,
+    # since existing files are never overwritten.
     if not settings.program_conf.exists():
-        shutil.copyfile(conf_dir / "qbittorrent.ini", settings.program_conf)
+        write_atomically(settings.program_conf, (conf_dir / "qbittorrent.ini").read_bytes(),
+                         0o644)
     seeded = profile_config(settings.profile)
     if not seeded.exists():
         seeded.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shutil.copyfile(conf_dir / PRESETS[settings.network], seeded)
+        write_atomically(seeded, (conf_dir / PRESETS[settings.network]).read_bytes(), 0o600)
         # A fresh profile has no qBittorrent running on it: the one safe moment
         # besides a plugin start to give it known Web UI credentials, so that
         # a first `supervisorctl start qbittorrent` gets them too.

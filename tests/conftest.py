@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
+from tests.local_server import LocalServer
 from tests.stack import Stack
 
 
@@ -10,6 +11,21 @@ from tests.stack import Stack
 def stack():
     """One real supervisord + plugin per test module; qBittorrent stopped between tests."""
     running = Stack().start()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def stopped_after(stack):
+    """Leave qBittorrent stopped for the next test of the module."""
+    yield
+    stack.call("stop")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The real app and waitress in this process, with a Dummy qBittorrent service."""
+    running = LocalServer(tmp_path_factory.mktemp("home"))
     yield running
     running.close()
 

@@ -69,6 +69,12 @@ class Stack:
     def program_conf(self) -> Path:
         return self.home / "qbittorrent.ini"
 
+    def configured_port(self) -> int | None:
+        """The Web UI port the live program config names."""
+        from plugin.program_config import ProgramConfig
+
+        return ProgramConfig(self.program_conf).port()
+
     @property
     def settings(self):
         """The plugin's settings for this stack, for a plugin run inside the test process."""

@@ -9,10 +9,7 @@ import qbittorrentapi
 from tests.stack import free_port
 
 
-@pytest.fixture(autouse=True)
-def stopped_between_tests(stack):
-    yield
-    stack.call("stop")
+pytestmark = pytest.mark.usefixtures("stopped_after")
 
 
 def webui_client(port: int, credentials: dict) -> qbittorrentapi.Client:

@@ -11,10 +11,7 @@ import pytest
 from tests.stack import accepting, free_port, wait_for
 
 
-@pytest.fixture(autouse=True)
-def stopped_between_tests(stack):
-    yield
-    stack.call("stop")
+pytestmark = pytest.mark.usefixtures("stopped_after")
 
 
 def test_start_opens_the_web_ui_before_answering(stack):
@@ -132,7 +129,7 @@ def test_concurrent_lifecycle_requests_stay_consistent(stack):
     assert not any(thread.is_alive() for thread in threads), "a worker never returned"
     assert not errors
     status = stack.call("status")["results"]
-    configured = int(stack.program_conf.read_text().split("--webui-port=")[1].split()[0])
+    configured = stack.configured_port()
     assert status["port"] == configured
     if status["running"]:
         assert wait_for(lambda: accepting(configured), timeout=5)

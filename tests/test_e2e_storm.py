@@ -45,7 +45,7 @@ def test_storm_of_mixed_commands_only_gives_allowed_codes_and_ends_consistent(st
 
     assert wait_for(settled, timeout=20)
     status = stack.call("status")["results"]
-    configured = int(stack.program_conf.read_text().split("--webui-port=")[1].split()[0])
+    configured = stack.configured_port()
     assert status["port"] == configured
     if status["running"]:
         assert wait_for(lambda: accepting(configured), timeout=5)

@@ -11,13 +11,6 @@ from plugin.settings import Settings
 from tests.local_server import PASSWORD, LocalServer, fsi
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = LocalServer(tmp_path_factory.mktemp("home"))
-    yield running
-    running.close()
-
-
 @pytest.fixture
 def token(server):
     return server.login()

@@ -7,14 +7,7 @@ import pytest
 
 from plugin.errors import Err
 from plugin.web import MAX_BODY
-from tests.local_server import LocalServer, fsi
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = LocalServer(tmp_path_factory.mktemp("home"))
-    yield running
-    running.close()
+from tests.local_server import fsi
 
 
 @pytest.fixture(scope="module")

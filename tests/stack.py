@@ -22,10 +22,23 @@ from typing import Any
 PASSWORD = "e2e-password"
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nobody listens on, and not one this test run handed out before.
+
+    The kernel may give a just-closed ephemeral port again, so two calls in a
+    row (an old and a new Web UI port) could otherwise return the same port.
+    """
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no fresh loopback port after 100 tries")
 
 
 def accepting(port: int) -> bool:

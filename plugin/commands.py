@@ -7,7 +7,7 @@ from typing import Any, Callable
 from plugin import diagnostics
 from plugin.auth import Authenticator
 from plugin.errors import Err, FsiError
-from plugin.lifecycle import QbittorrentService, validate_port
+from plugin.lifecycle import QbittorrentService
 from plugin.protocol import FsiRequest
 from plugin.qbt_profile import profile_log, validate_credentials
 
@@ -33,6 +33,19 @@ def _accept_params(call: Call, *names: str) -> None:
     if unknown:
         raise FsiError(Err.PARAMS, "unknown parameter(s) for %s: %s"
                        % (call.request.cmd, ", ".join(unknown)))
+
+
+def validate_port(value: Any) -> int:
+    """A Web UI port from JSON: an integer 1..65535, nothing else (no bools, floats, strings)."""
+    if type(value) is not int or not 1 <= value <= 65535:
+        raise FsiError(Err.PARAMS, "port must be an integer from 1 to 65535, got %s"
+                       % _describe(value))
+    return value
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _wait_param(call: Call) -> float | None:

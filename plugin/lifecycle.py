@@ -45,19 +45,6 @@ _ERROR_HINT = re.compile(r"(?i)unable|could not|cannot|can't|error|fail|bad |den
 PROBE_HOST = "127.0.0.1"
 
 
-def validate_port(value: Any) -> int:
-    """A Web UI port from JSON: an integer 1..65535, nothing else (no bools, floats, strings)."""
-    if type(value) is not int or not 1 <= value <= 65535:
-        raise FsiError(Err.PARAMS, "port must be an integer from 1 to 65535, got %s"
-                       % _describe(value))
-    return value
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 class QbittorrentService:
     """qBittorrent as supervisord's program ``settings.program``."""
 

@@ -36,8 +36,11 @@ class ProgramConfig:
         try:
             return self.path.read_bytes()
         except OSError as exc:
-            raise FsiError(Err.CONFIG, "cannot read program config %s: %s"
-                           % (self.path, exc.strerror or exc)) from None
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: OSError) -> FsiError:
+        return FsiError(Err.CONFIG, "cannot read program config %s: %s"
+                        % (self.path, exc.strerror or exc))
 
     def port(self) -> int | None:
         """The configured Web UI port, or None when the command names none.
@@ -48,8 +51,7 @@ class ProgramConfig:
         try:
             st = self.path.stat()
         except OSError as exc:
-            raise FsiError(Err.CONFIG, "cannot read program config %s: %s"
-                           % (self.path, exc.strerror or exc)) from None
+            raise self._unreadable(exc) from None
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         cache = self._cache
         if cache is not None and cache[0] == key:

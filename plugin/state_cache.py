@@ -91,15 +91,15 @@ class ProcessState:
         """True while state changes are being pushed to us."""
         return self._connected
 
-    def snapshot(self) -> tuple[int, dict[str, Any]]:
-        """The current ``getProcessInfo`` answer and the generation it belongs to."""
+    def info(self) -> dict[str, Any]:
+        """The current ``getProcessInfo`` answer: the kept one, or asked anew."""
         with self._changed:
             generation = self._generation
             kept = self._kept
         if kept is not None:
             info, fetched_at = kept
             if not info["pid"] or not exited(info["pid"]):
-                return generation, dict(info, now=info["now"] + int(time.monotonic() - fetched_at))
+                return dict(info, now=info["now"] + int(time.monotonic() - fetched_at))
             # It died but supervisord has not reaped it yet: supervisord only
             # looks at SIGCHLD when its loop wakes up (up to a second later),
             # and a request is what wakes it. Ask until the answer changes.
@@ -114,10 +114,7 @@ class ProcessState:
             self._note_stopping(info["state"])
             if self._connected and self._generation == generation and not lagging:
                 self._kept = (info, time.monotonic())
-        return generation, info
-
-    def info(self) -> dict[str, Any]:
-        return self.snapshot()[1]
+        return info
 
     def stopping_for(self) -> float | None:
         """Seconds since the current stop began, or None when not stopping."""

@@ -11,7 +11,8 @@ import pytest
 from supervisor.states import ProcessStates
 
 from plugin.errors import Err, FsiError
-from plugin.lifecycle import QbittorrentService, validate_port
+from plugin.commands import validate_port
+from plugin.lifecycle import QbittorrentService
 from plugin.program_config import ProgramConfig
 from plugin.settings import Settings
 from tests.stack import free_port

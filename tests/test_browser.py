@@ -147,6 +147,23 @@ def test_a_bad_port_is_refused_before_anything_is_sent(page: Page, stack: Stack)
     assert not [body for body in sent if body["cmd"] == "start"]
 
 
+def test_a_status_arriving_while_the_port_is_being_edited_leaves_the_field_alone(page: Page,
+                                                                                stack: Stack):
+    # Status polls fill in the configured port; the first one landing between
+    # focusing the empty field and typing once turned 51571 into 808051571.
+    page.goto(base_url(stack))
+    log_in(page)
+    expect_state(page, "stopped")
+    field = page.get_by_label("Web UI port")
+    field.evaluate("field => { field.value = ''; }")  # as before the first status
+    field.focus()
+    with page.expect_response(lambda response: response.request.method == "POST" and json.loads(
+            response.request.post_data)["cmd"] == "status"):
+        pass  # the page's next poll
+    page.keyboard.type("12345")
+    expect(field).to_have_value("12345")
+
+
 def test_plugin_errors_are_shown_from_msg(page: Page, stack: Stack):
     page.goto(base_url(stack))
     log_in(page)
@@ -227,10 +244,10 @@ def test_a_stop_that_outlives_its_wait_keeps_showing_progress(browser: Browser,
                                                               slow_stop_stack: Stack):
     context = browser.new_context(viewport=PHONE, locale="en-US")
     page = context.new_page()
-    answers: list[dict] = []
-    page.on("response", lambda response: answers.append(response.json())
-            if response.request.method == "POST"
-            and json.loads(response.request.post_data)["cmd"] == "stop" else None)
+    answers: list[tuple[str, dict]] = []
+    page.on("response", lambda response: answers.append(
+        (json.loads(response.request.post_data)["cmd"], response.json()))
+        if response.request.method == "POST" else None)
     try:
         page.goto(base_url(slow_stop_stack))
         log_in(page)
@@ -242,7 +259,11 @@ def test_a_stop_that_outlives_its_wait_keeps_showing_progress(browser: Browser,
         expect(page.locator("#progress")).to_be_hidden()
         expect(page.locator("#action-error")).to_be_hidden()
         expect(page.get_by_role("button", name="Start", exact=True)).to_be_enabled()
+    except AssertionError as failure:
+        raise AssertionError("%s\nanswers: %s\nstack log: %s"
+                             % (failure, answers, slow_stop_stack.log())) from None
     finally:
         context.close()
-    assert answers and answers[0]["err"] == 9998
-    assert answers[0]["results"]["state"] == "stopping"
+    stops = [answer for cmd, answer in answers if cmd == "stop"]
+    assert stops and stops[0]["err"] == 9998
+    assert stops[0]["results"]["state"] == "stopping"

@@ -185,7 +185,10 @@
     $("pid").textContent = status.pid || "–";
     $("port-now").textContent = status.port || "–";
     $("uptime").textContent = status.running ? formatUptime(status.uptime) : "–";
-    if (!portEdited && status.port) $("port").value = status.port;
+    // Never under the user's hands: a status arriving while they type would
+    // otherwise replace (or, mid-edit, merge into) what they typed.
+    const portField = $("port");
+    if (!portEdited && status.port && document.activeElement !== portField) portField.value = status.port;
     const link = $("webui-link");
     link.hidden = !(status.running && status.state === "running");
     $("webui-off").hidden = !link.hidden;

@@ -12,7 +12,9 @@ stopped supervisord shows up as 9977 at once). A generation counter makes
 sure an answer fetched before an event is never kept after it. One more
 check is local: a kept answer naming a pid that has exited (supervisord
 notices SIGCHLD only when its loop next wakes, up to a second later) is
-asked again, and that request is what wakes supervisord up.
+asked again, and that request is what wakes supervisord up. Only steady
+states are kept (:data:`KEPT_STATES`): a starting or stopping process is
+asked about on every read.
 """
 from __future__ import annotations
 
@@ -37,6 +39,12 @@ POLL_UNCACHED = 0.005
 POLL_MAX = 0.1
 #: Round trips one read may take while supervisord has not reaped an exited pid yet.
 REASK = 3
+#: The states an answer is kept in: supervisord leaves them only on a request
+#: (whose event goes out in the same turn of its loop) or when the process exits
+#: (seen locally). It leaves the others on its own timers (startsecs, backoff,
+#: autorestart, stopwaitsecs), and the event of such a change waits for the next
+#: turn of its loop, up to a second later: answers in those states are never kept.
+KEPT_STATES = (ProcessStates.RUNNING, ProcessStates.STOPPED, ProcessStates.FATAL)
 
 
 def exited(pid: int) -> bool:
@@ -112,7 +120,8 @@ class ProcessState:
                 break
         with self._changed:
             self._note_stopping(info["state"])
-            if self._connected and self._generation == generation and not lagging:
+            if self._connected and self._generation == generation and not lagging \
+                    and info["state"] in KEPT_STATES:
                 self._kept = (info, time.monotonic())
         return info
 

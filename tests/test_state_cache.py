@@ -99,6 +99,23 @@ def test_while_events_flow_the_answer_is_kept_until_a_change(events, tmp_path):
         state.close()
 
 
+@pytest.mark.parametrize("transitional", [ProcessStates.STARTING, ProcessStates.BACKOFF,
+                                          ProcessStates.STOPPING, ProcessStates.EXITED])
+def test_a_state_supervisord_leaves_on_its_own_timers_is_asked_every_time(events, tmp_path,
+                                                                          transitional):
+    # STARTING turns RUNNING after startsecs inside supervisord's loop, and the
+    # event of that change leaves only on the loop's next turn, up to 1 s later.
+    client = DummyClient(state=transitional)
+    state = connected_state(client, tmp_path / "events.sock")
+    try:
+        state.info()
+        client.info.update(state=ProcessStates.RUNNING)
+        assert state.info()["state"] == ProcessStates.RUNNING
+        assert client.calls == 2
+    finally:
+        state.close()
+
+
 def test_a_lifecycle_decision_asks_supervisord_even_while_an_answer_is_kept(events, tmp_path):
     client = DummyClient(state=ProcessStates.STOPPED, pid=0)
     state = connected_state(client, tmp_path / "events.sock")

@@ -243,8 +243,9 @@ def ms(seconds: float) -> str:
     return ("%.2f ms" if seconds < 0.01 else "%.1f ms") % (seconds * 1000)
 
 
-def table(f: dict[str, Any]) -> list[str]:
-    rows = [
+def rows(f: dict[str, Any]) -> list[tuple[str, str, str, float | None, str, bool | None]]:
+    """(figure, FSI, baseline, ratio, target, met) per line; met is None without a target."""
+    return [
         ("start -> Web UI accepting", ms(f["fsi_start"]), "bare exec %s" % ms(f["bare_start"]),
          f["start_ratio"], "<= %.1fx" % START_RATIO, f["start_ratio"] <= START_RATIO),
         ("", "", "supervisorctl start %s" % ms(f["ctl_start"]), f["ctl_start_ratio"], "", None),
@@ -266,18 +267,22 @@ def table(f: dict[str, Any]) -> list[str]:
         ("RSS growth, %d requests" % f["rss_requests"], "%+.2f MB" % f["rss_growth"], "", None,
          "<= %.1f MB" % RSS_GROWTH_MAX_MB, f["rss_growth"] <= RSS_GROWTH_MAX_MB),
     ]
+
+
+def table(measured: list[tuple[str, str, str, float | None, str, bool | None]]) -> list[str]:
     widths = (30, 18, 28, 7, 18)
     head = ("figure", "FSI", "baseline", "ratio", "target")
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)) + "  met",
              "-" * (sum(widths) + 2 * len(widths) + 3)]
-    for name, value, base, ratio, target, met in rows:
+    for name, value, base, ratio, target, met in measured:
         cells = (name, value, base, "" if ratio is None else "%.2fx" % ratio, target)
         lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + "  " +
                      ("" if met is None else "yes" if met else "NO"))
     return lines
 
 
-def main() -> None:
+def main() -> int:
+    """Run the bench; exit status 1 when a figure misses its target."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
@@ -293,11 +298,17 @@ def main() -> None:
     finally:
         bench.close()
         stack.close()
+    measured = rows(bench.figures)
     lines = machine() + ["rounds: %d (medians; start ratios: median of per-round ratios)"
-                         % args.rounds, ""] + table(bench.figures)
+                         % args.rounds, ""] + table(measured)
     print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps(bench.figures, indent=2))
+    missed = ["%s (%s)" % (row[0], row[4]) for row in measured if row[5] is False]
+    if missed:
+        print("missed targets: %s" % ", ".join(missed), file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

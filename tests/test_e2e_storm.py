@@ -18,7 +18,7 @@ def test_storm_of_mixed_commands_only_gives_allowed_codes_and_ends_consistent(st
     ports = [free_port(), free_port()]
     stop_at = time.monotonic() + SECONDS
     unexpected: list[tuple[str, dict]] = []
-    counts: dict[int, int] = {}
+    answered: list[int] = []  # list.append is atomic: no lock among the workers
 
     def worker(seed: int) -> None:
         rng = random.Random(seed)
@@ -27,7 +27,7 @@ def test_storm_of_mixed_commands_only_gives_allowed_codes_and_ends_consistent(st
             params = {"port": rng.choice(ports)} if cmd == "start" and rng.random() < 0.8 \
                 else {"wait": 2} if cmd == "stop" else {}
             answer = stack.call(cmd, **params)
-            counts[answer["err"]] = counts.get(answer["err"], 0) + 1
+            answered.append(answer["err"])
             if answer["err"] not in ALLOWED:
                 unexpected.append((cmd, answer))
 
@@ -38,7 +38,7 @@ def test_storm_of_mixed_commands_only_gives_allowed_codes_and_ends_consistent(st
         thread.join(SECONDS + 60)
     assert not any(thread.is_alive() for thread in threads), "deadlock: a worker never returned"
     assert not unexpected, unexpected[:5]
-    assert counts.get(0, 0) > THREADS, counts
+    assert answered.count(0) > THREADS, sorted(answered)
 
     def settled() -> bool:
         return stack.call("status")["results"]["state"] in ("running", "starting", "stopped")

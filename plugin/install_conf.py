@@ -19,6 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from plugin.atomic import write_atomically
+from plugin.ini_text import section
 from plugin.program_config import ProgramConfig
 from plugin.runtime import CONF_DIR
 from plugin.settings import ENV_PREFIX, Settings
@@ -27,7 +28,6 @@ DEBIAN_SUPERVISOR_URL = "unix:///var/run/supervisor.sock"
 PLUGIN_PROGRAM = "qbittorrent-fsi"
 EVENT_LISTENER = "qbittorrent-fsi-events"
 _ENV_REFERENCE = re.compile(r"%\(ENV_(\w+)\)s")
-_SECTION_LINE = re.compile(r"^\s*\[([^\]]*)\]")
 
 
 def expand_env(text: str, values: dict[str, str]) -> str:
@@ -38,21 +38,6 @@ def expand_env(text: str, values: dict[str, str]) -> str:
         return values[match.group(1)].replace("%", "%%")
 
     return _ENV_REFERENCE.sub(value, text)
-
-
-def section(config: str, name: str) -> str:
-    """The ``[<name>]`` section of a supervisor config, comments included."""
-    lines: list[str] = []
-    inside = False
-    for line in config.splitlines():
-        header = _SECTION_LINE.match(line)
-        if header:
-            inside = header.group(1).strip() == name
-        if inside:
-            lines.append(line)
-    if not lines:
-        raise ValueError("no [%s] section" % name)
-    return "\n".join(lines).rstrip() + "\n"
 
 
 def with_environment(section_text: str, settings: Settings, supervisor_url: str) -> str:

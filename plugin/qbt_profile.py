@@ -24,6 +24,7 @@ from typing import Any
 
 from plugin.atomic import write_atomically
 from plugin.errors import Err, FsiError
+from plugin.ini_text import read_value, write_values
 from plugin.settings import Settings
 
 DEFAULT_USERNAME = "admin"
@@ -37,7 +38,6 @@ PASSWORD_KEY = "WebUI\\Password_PBKDF2"
 # that qBittorrent's own username rule (3 characters or more) accepts.
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]{3,64}\Z")
 PASSWORD_LENGTH = (6, 128)  # qBittorrent asks for 6 characters or more
-_SECTION_LINE = re.compile(r"^\s*\[([^\]]*)\]\s*$")
 
 
 def profile_config(profile: Path) -> Path:
@@ -72,55 +72,6 @@ def validate_credentials(username: Any, password: Any) -> tuple[str, str]:
         raise FsiError(Err.PARAMS, "password must be %d to %d characters, no control "
                        "characters" % (low, high))
     return username, password
-
-
-def read_ini_value(text: str, section: str, key: str) -> str | None:
-    """A value of a QSettings INI file, without its surrounding quotes."""
-    current = None
-    for line in text.splitlines():
-        header = _SECTION_LINE.match(line)
-        if header:
-            current = header.group(1).strip()
-        elif current == section and "=" in line:
-            name, value = line.split("=", 1)
-            if name.strip() == key:
-                value = value.strip()
-                if len(value) >= 2 and value[0] == value[-1] == '"':
-                    value = value[1:-1]
-                return value
-    return None
-
-
-def write_ini_values(text: str, section: str, values: dict[str, str]) -> str:
-    """``text`` with ``values`` set in ``section``; every other line kept as it was."""
-    pending = dict(values)
-    out: list[str] = []
-    current = None
-
-    def flush() -> None:
-        while out and not out[-1].strip():
-            out.pop()  # keep new keys next to their section, before the blank line
-        out.extend("%s=%s" % item for item in pending.items())
-        pending.clear()
-        out.append("")
-
-    for line in text.splitlines():
-        header = _SECTION_LINE.match(line)
-        if header:
-            if current == section and pending:
-                flush()
-            current = header.group(1).strip()
-        elif current == section and "=" in line and line.split("=", 1)[0].strip() in pending:
-            name = line.split("=", 1)[0].strip()
-            line = "%s=%s" % (name, pending.pop(name))
-        out.append(line)
-    if pending:
-        if current != section:
-            if out and out[-1].strip():
-                out.append("")
-            out.append("[%s]" % section)
-        flush()
-    return "\n".join(out).rstrip("\n") + "\n"
 
 
 class WebuiCredentials:
@@ -158,7 +109,7 @@ class WebuiCredentials:
             if self._applied(record, text):
                 return False
             written = password_hash(record["password"])
-            new_text = write_ini_values(text, SECTION, {
+            new_text = write_values(text, SECTION, {
                 USERNAME_KEY: record["username"], PASSWORD_KEY: '"%s"' % written})
             try:
                 self.config.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -174,8 +125,8 @@ class WebuiCredentials:
         # What was written last is compared as text: hashing the password
         # again with the file's salt would cost a PBKDF2 run on every poll.
         return (record.get("written") is not None
-                and read_ini_value(text, SECTION, USERNAME_KEY) == record["username"]
-                and read_ini_value(text, SECTION, PASSWORD_KEY) == record["written"])
+                and read_value(text, SECTION, USERNAME_KEY) == record["username"]
+                and read_value(text, SECTION, PASSWORD_KEY) == record["written"])
 
     def _read_config(self) -> str:
         try:

@@ -17,7 +17,9 @@ import pytest
 from plugin.errors import Err
 from tests.stack import PASSWORD, Stack, free_port, wait_for
 
-IDLE, LIFETIME, LOCKOUT = 3, 8, 4
+# Seconds. IDLE stays ten times the half-second between uses below, so that a
+# loaded machine cannot turn "used" into "idle".
+IDLE, LIFETIME, LOCKOUT = 5, 12, 4
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.install_conf import expand_env, install_conf, section
+from plugin.ini_text import section
+from plugin.install_conf import expand_env, install_conf
 from plugin.program_config import ProgramConfig
 from plugin.settings import Settings
 

@@ -5,8 +5,8 @@ import base64
 import hashlib
 import stat
 
-from plugin.qbt_profile import (PASSWORD_KEY, USERNAME_KEY, WebuiCredentials, password_hash,
-                                read_ini_value, write_ini_values)
+from plugin.ini_text import read_value, write_values
+from plugin.qbt_profile import PASSWORD_KEY, USERNAME_KEY, WebuiCredentials, password_hash
 
 CONF = """[BitTorrent]
 Session\\DHTEnabled=false
@@ -30,17 +30,17 @@ def test_password_hash_is_qbittorrents_pbkdf2_format():
 
 
 def test_setting_values_keeps_every_other_line():
-    text = write_ini_values(CONF, "Preferences", {USERNAME_KEY: "nas", PASSWORD_KEY: '"x"'})
+    text = write_values(CONF, "Preferences", {USERNAME_KEY: "nas", PASSWORD_KEY: '"x"'})
     assert text == CONF.replace("WebUI\\Username=old", "WebUI\\Username=nas").replace(
         "WebUI\\Port=8080\n", 'WebUI\\Port=8080\nWebUI\\Password_PBKDF2="x"\n')
-    assert read_ini_value(text, "Preferences", PASSWORD_KEY) == "x"
-    assert read_ini_value(text, "BitTorrent", USERNAME_KEY) is None
+    assert read_value(text, "Preferences", PASSWORD_KEY) == "x"
+    assert read_value(text, "BitTorrent", USERNAME_KEY) is None
 
 
 def test_a_missing_section_is_added_at_the_end():
-    text = write_ini_values("[LegalNotice]\nAccepted=true\n", "Preferences", {USERNAME_KEY: "a"})
+    text = write_values("[LegalNotice]\nAccepted=true\n", "Preferences", {USERNAME_KEY: "a"})
     assert text == "[LegalNotice]\nAccepted=true\n\n[Preferences]\nWebUI\\Username=a\n"
-    assert write_ini_values("", "Preferences", {USERNAME_KEY: "a"}) == \
+    assert write_values("", "Preferences", {USERNAME_KEY: "a"}) == \
         "[Preferences]\nWebUI\\Username=a\n"
 
 
@@ -65,4 +65,4 @@ def test_apply_writes_once_and_survives_qbittorrent_rewriting_its_file(tmp_path)
     assert credentials.get() == {"username": "nas-admin", "password": "another one",
                                  "applied": False}
     assert credentials.apply() is True
-    assert read_ini_value(config.read_text(), "Preferences", USERNAME_KEY) == "nas-admin"
+    assert read_value(config.read_text(), "Preferences", USERNAME_KEY) == "nas-admin"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import stat
 from pathlib import Path
 
 from plugin.atomic import write_atomically
@@ -64,5 +65,25 @@ def _hand_profile_to_user(settings: Settings) -> None:
                          % settings.qbt_user)
     settings.home.chmod(0o711)
     for path in [settings.profile, *settings.profile.rglob("*")]:
-        if path.lstat().st_uid != user.pw_uid:
-            os.lchown(path, user.pw_uid, user.pw_gid)
+        _hand_over(path, user.pw_uid, user.pw_gid)
+
+
+def _hand_over(path: Path, uid: int, gid: int) -> None:
+    """chown one profile entry to qBittorrent's user, unless it may name a file elsewhere.
+
+    That user owns the profile, so it can plant entries in it before the next
+    run: a symlink, or (with ``fs.protected_hardlinks=0``) a hardlink to a
+    root-owned file such as /etc/shadow. Those are never handed over; the
+    checks and the chown go through one descriptor, so the entry cannot be
+    swapped in between.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return  # a symlink (ELOOP), a socket, or gone: qBittorrent needs none of them
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != uid and (not stat.S_ISREG(info.st_mode) or info.st_nlink == 1):
+            os.fchown(fd, uid, gid)
+    finally:
+        os.close(fd)

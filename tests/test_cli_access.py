@@ -10,7 +10,7 @@ import pytest
 from plugin import cli
 from plugin.auth import Authenticator, PasswordFile
 from plugin.errors import FsiError
-from plugin.runtime import prepare_home
+from plugin.runtime import _hand_profile_to_user, prepare_home
 from plugin.settings import Settings
 
 
@@ -75,3 +75,21 @@ def test_the_plugin_listens_on_loopback_by_default(home):
 def test_an_unknown_qbittorrent_user_is_refused_before_anything_runs(home):
     with pytest.raises(ValueError, match="no such user"):
         prepare_home(Settings(home=home, qbt_user="no-such-user-fsi"))
+
+
+def test_the_profile_is_handed_over_but_no_planted_link_out_of_it(tmp_path):
+    # Needs root, as CI has (handing files to another user).
+    outside = tmp_path / "shadow"
+    outside.write_text("root's")
+    settings = Settings(home=tmp_path / "home", qbt_user="nobody")
+    config = settings.profile / "qBittorrent" / "config"
+    config.mkdir(parents=True)
+    (config / "qBittorrent.conf").write_text("[Preferences]\n")
+    os.link(outside, settings.profile / "planted-hardlink")
+    (settings.profile / "planted-symlink").symlink_to(outside)
+    _hand_profile_to_user(settings)
+    nobody = pwd.getpwnam("nobody").pw_uid
+    for path in (settings.profile, config, config / "qBittorrent.conf"):
+        assert path.stat().st_uid == nobody, path
+    assert outside.stat().st_uid == 0
+    assert (settings.profile / "planted-symlink").lstat().st_uid == 0

@@ -18,7 +18,7 @@ def section_name(line: str) -> str | None:
     return header.group(1).strip() if header else None
 
 
-def section(text: str, name: str) -> str:
+def cut_section(text: str, name: str) -> str:
     """The ``[<name>]`` section of ``text``, comments included; ValueError when absent."""
     lines: list[str] = []
     inside = False

@@ -19,7 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from plugin.atomic import write_atomically
-from plugin.ini_text import section
+from plugin.ini_text import cut_section
 from plugin.program_config import ProgramConfig
 from plugin.runtime import CONF_DIR
 from plugin.settings import ENV_PREFIX, Settings
@@ -70,7 +70,7 @@ def render_plugin_program(settings: Settings, supervisor_url: str,
     # read the same settings, so both get the same environment= line.
     main_conf = (conf_dir / "supervisord.conf").read_text()
     values = {"FSI_HOME": str(settings.home), "FSI_PYTHON": settings.python}
-    sections = [with_environment(expand_env(section(main_conf, name), values), settings,
+    sections = [with_environment(expand_env(cut_section(main_conf, name), values), settings,
                                  supervisor_url)
                 for name in ("program:%s" % PLUGIN_PROGRAM, "eventlistener:%s" % EVENT_LISTENER)]
     return ("; Written by `qbittorrent-fsi install-conf`; run it again to change it.\n"

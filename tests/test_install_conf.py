@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.ini_text import section
+from plugin.ini_text import cut_section
 from plugin.install_conf import expand_env, install_conf
 from plugin.program_config import ProgramConfig
 from plugin.settings import Settings
@@ -18,9 +18,9 @@ def test_env_references_are_expanded_and_percent_escaped():
 
 def test_section_is_cut_out_with_its_comments():
     config = "[a]\nx=1\n\n[program:p]\n; why\ncommand=c\n\n[include]\nfiles=f\n"
-    assert section(config, "program:p") == "[program:p]\n; why\ncommand=c\n"
+    assert cut_section(config, "program:p") == "[program:p]\n; why\ncommand=c\n"
     with pytest.raises(ValueError):
-        section(config, "program:q")
+        cut_section(config, "program:q")
 
 
 def test_installing_again_keeps_the_live_port(tmp_path):

@@ -1,10 +1,12 @@
 """The status cache and the event listener feeding it, without supervisord."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
 import time
+from typing import Iterator
 
 import pytest
 from supervisor.states import ProcessStates
@@ -61,10 +63,14 @@ def events(tmp_path):
         supervisord.exit()
 
 
-def connected_state(client: DummyClient, path) -> ProcessState:
+@contextlib.contextmanager
+def connected_state(client: DummyClient, path) -> Iterator[ProcessState]:
     state = ProcessState(client, "qbittorrent", path)
-    assert wait_for(lambda: state.connected, timeout=5)
-    return state
+    try:
+        assert wait_for(lambda: state.connected, timeout=5)
+        yield state
+    finally:
+        state.close()
 
 
 def test_encode_event_keeps_the_event_and_process_names():
@@ -84,8 +90,7 @@ def test_without_events_every_read_asks_supervisord():
 
 def test_while_events_flow_the_answer_is_kept_until_a_change(events, tmp_path):
     client = DummyClient()
-    state = connected_state(client, tmp_path / "events.sock")
-    try:
+    with connected_state(client, tmp_path / "events.sock") as state:
         assert state.info()["state"] == ProcessStates.RUNNING
         assert state.info()["state"] == ProcessStates.RUNNING
         assert client.calls == 1
@@ -95,8 +100,6 @@ def test_while_events_flow_the_answer_is_kept_until_a_change(events, tmp_path):
         calls = client.calls
         state.info()
         assert client.calls == calls
-    finally:
-        state.close()
 
 
 @pytest.mark.parametrize("transitional", [ProcessStates.STARTING, ProcessStates.BACKOFF,
@@ -106,33 +109,26 @@ def test_a_state_supervisord_leaves_on_its_own_timers_is_asked_every_time(events
     # STARTING turns RUNNING after startsecs inside supervisord's loop, and the
     # event of that change leaves only on the loop's next turn, up to 1 s later.
     client = DummyClient(state=transitional)
-    state = connected_state(client, tmp_path / "events.sock")
-    try:
+    with connected_state(client, tmp_path / "events.sock") as state:
         state.info()
         client.info.update(state=ProcessStates.RUNNING)
         assert state.info()["state"] == ProcessStates.RUNNING
         assert client.calls == 2
-    finally:
-        state.close()
 
 
 def test_a_lifecycle_decision_asks_supervisord_even_while_an_answer_is_kept(events, tmp_path):
     client = DummyClient(state=ProcessStates.STOPPED, pid=0)
-    state = connected_state(client, tmp_path / "events.sock")
-    try:
+    with connected_state(client, tmp_path / "events.sock") as state:
         state.info()
         # An admin's start has happened; its event is still on its way.
         client.info.update(state=ProcessStates.STARTING, pid=os.getpid())
         assert state.info()["state"] == ProcessStates.STOPPED  # a poll may lag by an event
         assert state.fresh_info()["state"] == ProcessStates.STARTING
-    finally:
-        state.close()
 
 
 def test_a_stopping_event_starts_the_stop_clock(events, tmp_path):
     client = DummyClient()
-    state = connected_state(client, tmp_path / "events.sock")
-    try:
+    with connected_state(client, tmp_path / "events.sock") as state:
         assert state.stopping_for() is None
         client.info.update(state=ProcessStates.STOPPING)
         events.emit("PROCESS_STATE_STOPPING")
@@ -144,14 +140,11 @@ def test_a_stopping_event_starts_the_stop_clock(events, tmp_path):
         events.emit("PROCESS_STATE_STOPPED")
         assert wait_for(lambda: state.info()["state"] == ProcessStates.STOPPED, timeout=5)
         assert state.stopping_for() is None
-    finally:
-        state.close()
 
 
 def test_when_the_listener_goes_away_reads_ask_supervisord_again(events, tmp_path):
     client = DummyClient()
-    state = connected_state(client, tmp_path / "events.sock")
-    try:
+    with connected_state(client, tmp_path / "events.sock") as state:
         state.info()
         events.exit()  # supervisord gone: the listener's stdin hits EOF
         assert wait_for(lambda: not state.connected, timeout=5)
@@ -159,16 +152,13 @@ def test_when_the_listener_goes_away_reads_ask_supervisord_again(events, tmp_pat
         state.info()
         state.info()
         assert client.calls == calls + 2
-    finally:
-        state.close()
 
 
 def test_an_answer_naming_a_dead_pid_is_asked_again_and_never_kept(events, tmp_path):
     child = subprocess.Popen(["true"])
     assert wait_for(lambda: exited(child.pid), timeout=5)  # a zombie: not reaped yet
     client = DummyClient(pid=child.pid)
-    state = connected_state(client, tmp_path / "events.sock")
-    try:
+    with connected_state(client, tmp_path / "events.sock") as state:
         state.info()
         assert client.calls == REASK
         state.info()
@@ -177,8 +167,6 @@ def test_an_answer_naming_a_dead_pid_is_asked_again_and_never_kept(events, tmp_p
         assert state.info()["state"] == ProcessStates.STOPPED
         state.info()
         assert client.calls == 2 * REASK + 1
-    finally:
-        state.close()
         child.wait()
 
 

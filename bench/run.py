@@ -28,10 +28,11 @@ from typing import Any, Callable
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from plugin.runtime import CONF_DIR, PRESETS, profile_config
+from plugin.conf_text import PRESETS, template
+from plugin.qbt_profile import profile_config
 from tests.stack import Stack, accepting, free_port, wait_for
 
-#: Targets of issue 5: (figure, operator, bound).
+#: Targets: (figure, operator, bound).
 START_RATIO = 1.2
 MOVE_RATIO = 1.5
 STATUS_RATIO = 1.5
@@ -39,6 +40,7 @@ POLLERS = 16
 POLLERS_MIN_RATE = 1500
 RSS_MAX_MB = 30.0
 RSS_GROWTH_MAX_MB = 0.5
+LISTENER_RSS_MAX_MB = 13.0
 
 
 def until_accepting(port: int, timeout: float = 15.0) -> None:
@@ -89,7 +91,7 @@ class Bench:
         self.bare_profile = Path(tempfile.mkdtemp(prefix="fsi-bench-"))
         seeded = profile_config(self.bare_profile)
         seeded.parent.mkdir(parents=True)
-        shutil.copyfile(CONF_DIR / PRESETS["loopback"], seeded)
+        seeded.write_text(template(PRESETS["loopback"]))
         self.figures: dict[str, Any] = {}
 
     def close(self) -> None:
@@ -207,7 +209,9 @@ class Bench:
         for _ in range(requests):
             self.fsi.post(body)
         after = rss_mb(pid)
-        self.figures.update(rss=after, rss_growth=after - before, rss_requests=requests)
+        listener = self.rpc.supervisor.getProcessInfo("qbittorrent-fsi-events")["pid"]
+        self.figures.update(rss=after, rss_growth=after - before, rss_requests=requests,
+                            listener_rss=rss_mb(listener))
 
 
 def paired_ratio(measured: list[float], baseline: list[float]) -> float:
@@ -266,6 +270,8 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, float | None, str, bool
          f["rss"] <= RSS_MAX_MB),
         ("RSS growth, %d requests" % f["rss_requests"], "%+.2f MB" % f["rss_growth"], "", None,
          "<= %.1f MB" % RSS_GROWTH_MAX_MB, f["rss_growth"] <= RSS_GROWTH_MAX_MB),
+        ("event listener RSS", "%.1f MB" % f["listener_rss"], "", None,
+         "<= %.0f MB" % LISTENER_RSS_MAX_MB, f["listener_rss"] <= LISTENER_RSS_MAX_MB),
     ]
 
 

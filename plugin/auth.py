@@ -25,12 +25,10 @@ from plugin.atomic import write_atomically
 from plugin.errors import Err, FsiError
 
 ADMIN_USER = "admin"
-#: Wrong passwords from one address that lock it out (9986) ...
+#: Wrong passwords from one address within ``lockout_window`` that lock it out (9986).
 LOCKOUT_FAILURES = 5
 #: How long a login waits for the password checks before it (one at a time).
 LOGIN_QUEUE_WAIT = 5.0
-#: ... when they fall within this many seconds (FSI_LOCKOUT_WINDOW).
-LOCKOUT_WINDOW = 600.0
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
 
@@ -103,8 +101,7 @@ class Authenticator:
     """Checks passwords and tokens for the FSI endpoint."""
 
     def __init__(self, passwords: PasswordFile, idle: float, lifetime: float,
-                 lockout_window: float = LOCKOUT_WINDOW,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 lockout_window: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.passwords = passwords
         self.idle = idle
         self.lifetime = lifetime
@@ -132,10 +129,7 @@ class Authenticator:
             self._identity = identity
         return self._record
 
-    def login(self, username: object, password: object, address: str) -> dict[str, object]:
-        if not isinstance(username, str) or not isinstance(password, str):
-            raise FsiError(Err.NO_INPUT if username is None or password is None else Err.PARAMS,
-                           "login needs params.username and params.password as strings")
+    def login(self, username: str, password: str, address: str) -> dict[str, object]:
         # One password check at a time: parallel guesses from one address each
         # see the failures before them, and a flood of logins cannot run many
         # scrypt computations (16 MiB each) at once. Token checks do not wait.

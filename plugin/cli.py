@@ -9,11 +9,13 @@ import shutil
 import sys
 from pathlib import Path
 
+from plugin.atomic import write_atomically
 from plugin.auth import PasswordFile
+from plugin.conf_text import render
 from plugin.diagnostics import QBITTORRENT_BINARY
 from plugin.errors import FsiError
 from plugin.install_conf import DEBIAN_SUPERVISOR_URL, install_conf
-from plugin.runtime import CONF_DIR, prepare_home
+from plugin.runtime import prepare_home
 from plugin.settings import Settings
 
 
@@ -24,18 +26,13 @@ def _settings() -> Settings:
         sys.exit("qbittorrent-fsi: %s" % exc)
 
 
-def _supervisor_env(settings: Settings) -> dict[str, str]:
-    """The environment conf/supervisord.conf expands (%(ENV_FSI_*)s)."""
-    env = dict(os.environ)
-    # The password only seeds the hash file (prepare_home did that); keep it
-    # out of supervisord's and its children's environments.
-    env.pop("FSI_PASSWORD", None)
-    env.update(FSI_HOME=str(settings.home), FSI_PROFILE=str(settings.profile),
-               FSI_PYTHON=settings.python,
-               FSI_HOST=settings.host, FSI_PORT=str(settings.port),
-               FSI_QBT_USER=settings.qbittorrent_user,
-               FSI_STOP_GRACE=str(settings.stop_grace))
-    return env
+def _supervisor_env() -> dict[str, str]:
+    """supervisord's environment: ours, less the password.
+
+    The password only seeds the hash file (prepare_home did that); the
+    rendered config gives the plugin every other setting.
+    """
+    return {name: value for name, value in os.environ.items() if name != "FSI_PASSWORD"}
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -44,9 +41,11 @@ def cmd_run(args: argparse.Namespace) -> None:
     if shutil.which(QBITTORRENT_BINARY) is None:
         sys.exit("qbittorrent-fsi: %s is not installed. On Debian/Ubuntu: "
                  "sudo apt-get install -y qbittorrent-nox" % QBITTORRENT_BINARY)
+    texts = render(settings)
     try:
-        password = prepare_home(settings)
-    except ValueError as exc:
+        password = prepare_home(settings, texts)
+        write_atomically(settings.supervisord_conf, texts.supervisord.encode(), 0o600)
+    except (ValueError, OSError) as exc:
         sys.exit("qbittorrent-fsi: %s" % exc)
     print("qbittorrent-fsi: runtime directory %s" % settings.home)
     if os.geteuid() == 0 and not settings.qbt_user:
@@ -60,16 +59,15 @@ def cmd_run(args: argparse.Namespace) -> None:
               "or `qbittorrent-fsi passwd`): %s" % password)
     print("qbittorrent-fsi: press Ctrl-C to stop qBittorrent and the plugin", flush=True)
     supervisord = shutil.which("supervisord", path=os.path.dirname(sys.executable)) or "supervisord"
-    os.execvpe(supervisord, [supervisord, "-n", "-c", str(CONF_DIR / "supervisord.conf")],
-               _supervisor_env(settings))
+    os.execvpe(supervisord, [supervisord, "-n", "-c", str(settings.supervisord_conf)],
+               _supervisor_env())
 
 
 def cmd_ctl(args: argparse.Namespace) -> None:
     """supervisorctl against this stack's supervisord."""
     settings = _settings()
     ctl = shutil.which("supervisorctl", path=os.path.dirname(sys.executable)) or "supervisorctl"
-    os.execvpe(ctl, [ctl, "-c", str(CONF_DIR / "supervisord.conf"), *args.args],
-               _supervisor_env(settings))
+    os.execvpe(ctl, [ctl, "-c", str(settings.supervisord_conf), *args.args], _supervisor_env())
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -80,13 +78,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     create_server(create_app(settings), settings.host, settings.port, settings.threads).run()
-
-
-def cmd_events(args: argparse.Namespace) -> None:
-    """supervisord event listener pushing state changes to the plugin (what supervisord runs)."""
-    from plugin.event_listener import run_listener
-
-    run_listener(_settings().events_socket, sys.stdin.buffer, sys.stdout.buffer)
 
 
 def cmd_passwd(args: argparse.Namespace) -> None:
@@ -108,18 +99,19 @@ def cmd_passwd(args: argparse.Namespace) -> None:
 def cmd_install_conf(args: argparse.Namespace) -> None:
     """Write program snippets with absolute paths for an existing supervisord's conf.d."""
     settings = _settings()
+    texts = render(settings, args.supervisor_url)
     try:
         # The runtime directory first: conf.d must not point at a half-prepared one.
-        password = prepare_home(settings)
-        written = install_conf(settings, Path(args.dest).absolute(), args.supervisor_url)
+        password = prepare_home(settings, texts)
+        if password:
+            print("qbittorrent-fsi: admin password (shown once): %s" % password, flush=True)
+        written = install_conf(settings, texts, Path(args.dest).absolute())
     except (ValueError, OSError, FsiError) as exc:
-        sys.exit("qbittorrent-fsi: %s" % (exc.msg if isinstance(exc, FsiError) else exc))
+        sys.exit("qbittorrent-fsi: %s" % exc)
     for path in written:
         print("qbittorrent-fsi: wrote %s" % path)
     print("qbittorrent-fsi: runtime directory %s; qBittorrent's port is in %s"
           % (settings.home, settings.program_conf))
-    if password:
-        print("qbittorrent-fsi: admin password (shown once): %s" % password)
     print("qbittorrent-fsi: now run `supervisorctl update`; the plugin listens on "
           "http://%s:%d/" % (settings.host, settings.port))
 
@@ -129,7 +121,6 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help=cmd_run.__doc__).set_defaults(func=cmd_run)
     sub.add_parser("serve", help=cmd_serve.__doc__).set_defaults(func=cmd_serve)
-    sub.add_parser("events", help=cmd_events.__doc__).set_defaults(func=cmd_events)
     ctl = sub.add_parser("ctl", help=cmd_ctl.__doc__)
     ctl.add_argument("args", nargs=argparse.REMAINDER)
     ctl.set_defaults(func=cmd_ctl)

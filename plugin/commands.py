@@ -1,15 +1,27 @@
-"""The FSI commands: their parameters, who may call them, what they answer."""
+"""The FSI commands: their parameters, who may call them, what they answer.
+
+This is the one layer that knows FSI parameter names and checks their
+values; below it every function takes plain, checked Python values. Adding
+a command is one method here (listed in ``handlers``) and, when it needs
+one, one method of the service.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from plugin import diagnostics
 from plugin.auth import Authenticator
 from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService
 from plugin.protocol import FsiRequest
-from plugin.qbt_profile import profile_log, validate_credentials
+from plugin.qbt_profile import PASSWORD_LENGTH, USERNAME_PATTERN
+
+MAX_LOG_LINES = 1000
+DEFAULT_LOG_LINES = 100
+#: ``log`` sources: qBittorrent's own log file, or what supervisord captured.
+LOG_SOURCES = ("qbittorrent", "stdout", "stderr")
+#: The longest ``stop`` wait: a NAS page's request times out soon after.
+MAX_STOP_WAIT = 18
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,11 @@ def _accept_params(call: Call, *names: str) -> None:
                        % (call.request.cmd, ", ".join(unknown)))
 
 
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def validate_port(value: Any) -> int:
     """A Web UI port from JSON: an integer 1..65535, nothing else (no bools, floats, strings)."""
     if type(value) is not int or not 1 <= value <= 65535:
@@ -43,18 +60,51 @@ def validate_port(value: Any) -> int:
     return value
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _wait_param(call: Call) -> float | None:
-    wait = call.params.get("wait")
-    if wait is None:
+def validate_wait(value: Any) -> float | None:
+    if value is None:
         return None
-    if type(wait) not in (int, float) or not 0 <= wait <= 18:
-        raise FsiError(Err.PARAMS, "wait must be a number of seconds from 0 to 18")
-    return float(wait)
+    if type(value) not in (int, float) or not 0 <= value <= MAX_STOP_WAIT:
+        raise FsiError(Err.PARAMS, "wait must be a number of seconds from 0 to %d"
+                       % MAX_STOP_WAIT)
+    return float(value)
+
+
+def validate_lines(value: Any) -> int:
+    if value is None:
+        return DEFAULT_LOG_LINES
+    if type(value) is not int or not 1 <= value <= MAX_LOG_LINES:
+        raise FsiError(Err.PARAMS, "lines must be an integer from 1 to %d" % MAX_LOG_LINES)
+    return value
+
+
+def validate_source(value: Any) -> str:
+    if value is None:
+        return LOG_SOURCES[0]
+    if value not in LOG_SOURCES:
+        raise FsiError(Err.PARAMS, "source must be one of: %s" % ", ".join(LOG_SOURCES))
+    return value
+
+
+def validate_login(username: Any, password: Any) -> tuple[str, str]:
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise FsiError(Err.NO_INPUT if username is None or password is None else Err.PARAMS,
+                       "login needs params.username and params.password as strings")
+    return username, password
+
+
+def validate_credentials(username: Any, password: Any) -> tuple[str, str]:
+    """Web UI credentials qBittorrent accepts, or FsiError 9997/9995."""
+    if username is None or password is None:
+        raise FsiError(Err.NO_INPUT, "set_webui_credentials needs params.username and "
+                       "params.password")
+    if not isinstance(username, str) or not USERNAME_PATTERN.match(username):
+        raise FsiError(Err.PARAMS, "username must be 3 to 64 characters of A-Z a-z 0-9 . _ @ -")
+    low, high = PASSWORD_LENGTH
+    if (not isinstance(password, str) or not low <= len(password) <= high
+            or any(ord(c) < 32 or ord(c) == 127 for c in password)):
+        raise FsiError(Err.PARAMS, "password must be %d to %d characters, no control "
+                       "characters" % (low, high))
+    return username, password
 
 
 class CommandTable:
@@ -89,8 +139,9 @@ class CommandTable:
 
     def login(self, call: Call) -> dict[str, Any]:
         _accept_params(call, "username", "password")
-        return self.auth.login(call.params.get("username"), call.params.get("password"),
-                               call.address)
+        username, password = validate_login(call.params.get("username"),
+                                            call.params.get("password"))
+        return self.auth.login(username, password, call.address)
 
     def logout(self, call: Call) -> None:
         _accept_params(call)
@@ -100,55 +151,59 @@ class CommandTable:
         _accept_params(call, "port")
         # An absent port means "the configured one"; an explicit null is an error.
         port = validate_port(call.params["port"]) if "port" in call.params else None
-        return self._with_url(self.service.start(port), call)
+        return self._with_url(call, self.service.start, port)
 
     def stop(self, call: Call) -> dict[str, Any]:
         _accept_params(call, "wait")
-        return self._with_url(self.service.stop(_wait_param(call)), call)
+        return self._with_url(call, self.service.stop, validate_wait(call.params.get("wait")))
 
     def restart(self, call: Call) -> dict[str, Any]:
         _accept_params(call)
-        return self._with_url(self.service.restart(), call)
+        return self._with_url(call, self.service.restart)
 
     def status(self, call: Call) -> dict[str, Any]:
         _accept_params(call)
-        return self._with_url(self.service.status(), call)
+        return self._with_url(call, self.service.status)
 
     def log(self, call: Call) -> dict[str, Any]:
         _accept_params(call, "lines", "source")
-        lines = diagnostics.validate_lines(call.params.get("lines"))
-        source = diagnostics.validate_source(call.params.get("source"))
-        if source == "qbittorrent":
-            text = diagnostics.tail_file(profile_log(self.service.settings.profile), lines)
-        else:
-            text = diagnostics.tail_output(self.service.client, self.service.name, source, lines)
-        return {"source": source, "lines": text}
+        lines = validate_lines(call.params.get("lines"))
+        source = validate_source(call.params.get("source"))
+        return {"source": source, "lines": self.service.log_tail(source, lines)}
 
     def version(self, call: Call) -> dict[str, Any]:
         _accept_params(call)
-        return diagnostics.versions(self.service.client)
+        return self.service.versions()
 
     def webui_credentials(self, call: Call) -> dict[str, Any]:
         _accept_params(call)
-        return self.service.webui.get()
+        return self.service.webui_credentials()
 
     def set_webui_credentials(self, call: Call) -> dict[str, Any]:
         _accept_params(call, "username", "password")
         username, password = validate_credentials(call.params.get("username"),
                                                   call.params.get("password"))
-        running = self.service.status()["running"]
-        self.service.webui.set(username, password)
-        return {"username": username, "applied": False, "restart_required": running,
-                "note": "applied at the next start%s" % (": use restart" if running else "")}
+        return self.service.set_webui_credentials(username, password)
 
     @staticmethod
-    def _with_url(status: dict[str, Any], call: Call) -> dict[str, Any]:
-        """Add the Web UI address as the caller's browser would reach it."""
-        if status.get("port"):
-            host = call.host or "127.0.0.1"
-            if ":" in host and not host.startswith("["):
-                host = "[%s]" % host
-            status["webui_url"] = "http://%s:%d/" % (host, status["port"])
-        else:
-            status["webui_url"] = None
-        return status
+    def _with_url(call: Call, action: Callable[..., dict[str, Any]],
+                  *args: Any) -> dict[str, Any]:
+        """The status ``action`` answers, failed or not, with the Web UI address added."""
+        try:
+            return _add_webui_url(action(*args), call.host)
+        except FsiError as error:
+            if error.results is not None and "port" in error.results:
+                _add_webui_url(error.results, call.host)
+            raise
+
+
+def _add_webui_url(status: dict[str, Any], host: str) -> dict[str, Any]:
+    """The Web UI address as the caller's browser would reach it."""
+    if status.get("port"):
+        host = host or "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        status["webui_url"] = "http://%s:%d/" % (host, status["port"])
+    else:
+        status["webui_url"] = None
+    return status

@@ -1,8 +1,10 @@
 """What an admin looks at when something is off: qBittorrent's log and the versions in play."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,28 +16,15 @@ from plugin.rpc_client import SupervisorClient, SupervisorFault
 
 QBITTORRENT_BINARY = "qbittorrent-nox"
 FSI_PROTOCOL = "2.1"
-MAX_LOG_LINES = 1000
-DEFAULT_LOG_LINES = 100
 #: Bytes read per requested line: qBittorrent's lines are well under this.
 BYTES_PER_LINE = 512
-#: ``log`` sources: qBittorrent's own log file, or what supervisord captured.
-LOG_SOURCES = ("qbittorrent", "stdout", "stderr")
-
-
-def validate_lines(value: Any) -> int:
-    if value is None:
-        return DEFAULT_LOG_LINES
-    if type(value) is not int or not 1 <= value <= MAX_LOG_LINES:
-        raise FsiError(Err.PARAMS, "lines must be an integer from 1 to %d" % MAX_LOG_LINES)
-    return value
-
-
-def validate_source(value: Any) -> str:
-    if value is None:
-        return LOG_SOURCES[0]
-    if value not in LOG_SOURCES:
-        raise FsiError(Err.PARAMS, "source must be one of: %s" % ", ".join(LOG_SOURCES))
-    return value
+#: The program's captured output streams.
+STREAMS = ("stdout", "stderr")
+#: Lines of qBittorrent's output that say why it gave up.
+_ERROR_HINT = re.compile(r"(?i)unable|could not|cannot|can't|error|fail|bad |denied|"
+                         r"unknown|not found|invalid|abort")
+#: How much of each stream a failed start quotes from.
+_FAILURE_TAIL = 4096
 
 
 def last_lines(data: bytes, lines: int, complete: bool) -> list[str]:
@@ -60,16 +49,58 @@ def tail_file(path: Path, lines: int) -> list[str]:
         raise FsiError(Err.LOAD, "cannot read %s: %s" % (path, exc.strerror or exc)) from None
 
 
-def tail_output(client: SupervisorClient, program: str, stream: str, lines: int) -> list[str]:
-    """The last lines supervisord captured from the program's stdout or stderr."""
-    budget = lines * BYTES_PER_LINE
-    try:
-        text, _ = client.tail_log(program, stream, budget)
-    except SupervisorFault as fault:
-        raise FsiError(Err.LOAD, "supervisord has no %s log for %s: %s"
-                       % (stream, program, fault.text)) from None
-    data = text.encode("utf-8", errors="replace")
-    return last_lines(data, lines, complete=len(data) < budget)
+class ProgramOutput:
+    """What supervisord captured of a program's stdout and stderr."""
+
+    def __init__(self, client: SupervisorClient, program: str) -> None:
+        self.client = client
+        self.program = program
+        self._paths: dict[str, str] | None = None
+
+    def tail(self, stream: str, lines: int) -> list[str]:
+        """The last ``lines`` lines of ``stream`` (stdout or stderr)."""
+        budget = lines * BYTES_PER_LINE
+        try:
+            text, _ = self.client.tail_log(self.program, stream, budget)
+        except SupervisorFault as fault:
+            raise FsiError(Err.LOAD, "supervisord has no %s log for %s: %s"
+                           % (stream, self.program, fault.text)) from None
+        data = text.encode("utf-8", errors="replace")
+        return last_lines(data, lines, complete=len(data) < budget)
+
+    def sizes(self) -> dict[str, int]:
+        """The streams' log sizes now, so that a failure quotes only what follows.
+
+        The paths are asked once (asking each time costs a round trip per
+        start); should an admin move the logs, a failure message may quote
+        older lines too, nothing worse.
+        """
+        if self._paths is None:
+            config = self.client.config_info(self.program)
+            self._paths = {stream: config.get("%s_logfile" % stream) for stream in STREAMS}
+        sizes = {}
+        for stream, path in self._paths.items():
+            with contextlib.suppress(OSError, TypeError):
+                sizes[stream] = os.stat(path).st_size
+        return sizes
+
+    def failure_reason(self, sizes: dict[str, int]) -> str:
+        """Why the program died: error-looking lines it wrote since ``sizes`` were taken."""
+        lines: list[str] = []
+        for stream in ("stderr", "stdout"):
+            with contextlib.suppress(SupervisorFault):
+                text, size = self.client.tail_log(self.program, stream, _FAILURE_TAIL)
+                data = text.encode()
+                fresh = size - sizes.get(stream, 0)
+                if 0 <= fresh < len(data):
+                    data = data[len(data) - fresh:]
+                lines += [line.strip() for line in data.decode(errors="replace").splitlines()
+                          if line.strip()]
+        telling = [line for line in lines if _ERROR_HINT.search(line)] or lines
+        if telling:
+            return " | ".join(telling[-3:])
+        info = self.client.process_info(self.program)
+        return info.get("spawnerr") or info.get("description") or "it exited at once"
 
 
 @functools.lru_cache(maxsize=4)

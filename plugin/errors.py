@@ -1,9 +1,13 @@
 """FSI v2.1 error codes and the one exception that carries them to the wire.
 
-The codes and their meanings are the FSI table of the spec
-(``../shared/seed``); every failure inside the plugin ends up as an
-:class:`FsiError`, and :mod:`plugin.protocol` is the only place that turns one
-into a response body.
+The codes and their meanings are the FSI table of the U-NAS spec. A code is
+chosen where the failure is understood: parameter checks in
+:mod:`plugin.commands`, lifecycle outcomes in :mod:`plugin.lifecycle`, and
+file and RPC failures where they happen (:mod:`plugin.program_config`,
+:mod:`plugin.rpc_client`), since those know best what went wrong. Every
+failure reaches the web layer as an :class:`FsiError`
+(:func:`plugin.web.as_fsi_error` converts the rest), and
+:func:`plugin.protocol.encode_error` is the one encoder of an answer.
 """
 from __future__ import annotations
 
@@ -97,3 +101,6 @@ class FsiError(Exception):
         self.msg = msg or DEFAULT_MESSAGES.get(code, "error %d" % code)
         self.results = results
         super().__init__(code, self.msg)
+
+    def __str__(self) -> str:
+        return self.msg

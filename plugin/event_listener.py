@@ -1,33 +1,43 @@
 """supervisord event listener that pushes process state changes to the plugin.
 
-supervisord runs this as ``[eventlistener:qbittorrent-fsi-events]``
-(``qbittorrent-fsi events``). It speaks supervisor's event listener protocol
-on stdin/stdout and fans every event out, as one line
-``<eventname> <processname>``, to the plugin processes connected to a unix
-stream socket in ``FSI_HOME``. The plugin keeps its status cache only while
-it holds that connection: when supervisord goes away, the listener's stdin
-hits EOF, the listener exits, the connection closes and the plugin falls
-back to asking supervisord directly.
+supervisord runs this as the ``<program>-fsi-events`` event listener
+(``python -m plugin.event_listener SOCKET``). It speaks supervisor's event
+listener protocol on stdin/stdout and fans every event out, as one line
+``<eventname> <processname>``, to the plugin processes connected to the
+unix stream socket ``SOCKET``. The plugin keeps its status cache only while
+it holds that connection and events (``TICK_5`` at least) keep coming: when
+supervisord goes away, the listener's stdin hits EOF, the listener exits,
+the connection closes and the plugin falls back to asking supervisord.
+
+It imports only the standard library: it runs for as long as supervisord
+does, and ``supervisor.childutils`` alone would double its memory.
 """
 from __future__ import annotations
 
 import os
 import select
 import socket
+import sys
 from pathlib import Path
 from typing import BinaryIO
 
 #: How long a send to one slow plugin may block before that plugin is dropped
 #: (it reconnects and re-reads the state, so dropping it never loses truth).
 SEND_TIMEOUT = 0.5
+READY = b"READY\n"
+#: "Handled, ready for the next one" in one write.
+RESULT_OK_READY = b"RESULT 2\nOKREADY\n"
 
 
-def encode_event(header: bytes, payload: bytes) -> bytes:
+def _tokens(line: bytes) -> dict[bytes, bytes]:
+    """``name:value`` tokens of a header or payload line."""
+    return dict(token.split(b":", 1) for token in line.split() if b":" in token)
+
+
+def encode_event(header: dict[bytes, bytes], payload: bytes) -> bytes:
     """The line sent to the plugin for one event: ``<eventname> <processname>``."""
-    fields = dict(token.split(b":", 1) for token in header.split() if b":" in token)
-    first_line = payload.split(b"\n", 1)[0]
-    body = dict(token.split(b":", 1) for token in first_line.split() if b":" in token)
-    return b"%s %s\n" % (fields.get(b"eventname", b"UNKNOWN"), body.get(b"processname", b"-"))
+    body = _tokens(payload.split(b"\n", 1)[0])
+    return b"%s %s\n" % (header.get(b"eventname", b"UNKNOWN"), body.get(b"processname", b"-"))
 
 
 def _listen(path: Path) -> socket.socket:
@@ -46,7 +56,7 @@ def run_listener(path: Path, stdin: BinaryIO, stdout: BinaryIO) -> None:
     """Serve events until supervisord closes our stdin."""
     server = _listen(path)
     clients: list[socket.socket] = []
-    stdout.write(b"READY\n")
+    stdout.write(READY)
     stdout.flush()
     try:
         while True:
@@ -59,21 +69,25 @@ def run_listener(path: Path, stdin: BinaryIO, stdout: BinaryIO) -> None:
                 continue
             # supervisord sends the next event only after our RESULT, so the
             # reader's buffer never holds more than this one event.
-            header = stdin.readline()
-            if not header:
+            line = stdin.readline()
+            if not line:
                 return
-            length = int(dict(t.split(b":", 1) for t in header.split())[b"len"])
-            line = encode_event(header, stdin.read(length))
+            header = _tokens(line)
+            event = encode_event(header, stdin.read(int(header[b"len"])))
             for client in list(clients):
                 try:
-                    client.sendall(line)
+                    client.sendall(event)
                 except OSError:
                     clients.remove(client)
                     client.close()
-            stdout.write(b"RESULT 2\nOKREADY\n")
+            stdout.write(RESULT_OK_READY)
             stdout.flush()
     finally:
         for client in clients:
             client.close()
         # The socket file stays: a listener started meanwhile may own it already.
         server.close()
+
+
+if __name__ == "__main__":
+    run_listener(Path(sys.argv[1]), sys.stdin.buffer, sys.stdout.buffer)

@@ -1,15 +1,37 @@
 """INI text read and edited line by line, so that everything not touched stays as written.
 
 Both INI dialects the plugin meets are handled here: supervisor's program
-configs (sections cut out for ``install-conf``) and qBittorrent's QSettings
-file (a value read, values set). A parser that re-serialises would drop
-comments and reorder keys of files that admins and qBittorrent own.
+configs (a section cut out, the ``command=`` line found) and qBittorrent's
+QSettings file (a value read, values set). A parser that re-serialises would
+drop comments and reorder keys of files that admins and qBittorrent own.
+Files are decoded losslessly (:func:`decode`): a byte that is not UTF-8
+comes back unchanged from :func:`encode` and never blocks an edit.
 """
 from __future__ import annotations
 
 import re
 
 _SECTION_LINE = re.compile(r"^\s*\[([^\]]*)\]")
+#: supervisor's ``name = value`` or ``name: value``.
+_KEY_LINE = re.compile(r"^([^\s=:;#][^=:]*?)\s*[=:]")
+#: A value continued on an indented line (supervisor's configparser).
+_CONTINUATION = re.compile(r"^[ \t]+\S")
+
+
+def decode(data: bytes) -> str:
+    """File bytes as text; bytes that are not UTF-8 survive :func:`encode` unchanged."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of ``text``, split at ``\\n`` only (a ``\\r`` stays with its line)."""
+    if not text:
+        return []
+    return (text[:-1] if text.endswith("\n") else text).split("\n")
 
 
 def section_name(line: str) -> str | None:
@@ -22,7 +44,7 @@ def cut_section(text: str, name: str) -> str:
     """The ``[<name>]`` section of ``text``, comments included; ValueError when absent."""
     lines: list[str] = []
     inside = False
-    for line in text.splitlines():
+    for line in _lines(text):
         opened = section_name(line)
         if opened is not None:
             inside = opened == name
@@ -33,10 +55,42 @@ def cut_section(text: str, name: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def without_sections(text: str, names: set[str]) -> str:
+    """``text`` without the named sections (each from its ``[name]`` line to the next section)."""
+    kept: list[str] = []
+    inside = False
+    for line in _lines(text):
+        opened = section_name(line)
+        if opened is not None:
+            inside = opened in names
+        if not inside:
+            kept.append(line)
+    return "\n".join(kept).rstrip() + "\n"
+
+
+def key_span(text: str, section: str, key: str) -> tuple[int, int] | None:
+    """Where ``key``'s line and its continuation lines are in ``[section]`` of ``text``."""
+    inside = False
+    offset = 0
+    start = -1
+    for line in _lines(text):
+        opened = section_name(line)
+        if start >= 0 and (opened is not None or not _CONTINUATION.match(line)):
+            return start, offset
+        if opened is not None:
+            inside = opened == section
+        elif inside and start < 0:
+            found = _KEY_LINE.match(line)
+            if found and found.group(1) == key:
+                start = offset
+        offset = min(offset + len(line) + 1, len(text))
+    return (start, offset) if start >= 0 else None
+
+
 def read_value(text: str, section: str, key: str) -> str | None:
     """A value of ``key`` in ``section``, without its surrounding quotes."""
     current = None
-    for line in text.splitlines():
+    for line in _lines(text):
         opened = section_name(line)
         if opened is not None:
             current = opened
@@ -63,7 +117,7 @@ def write_values(text: str, section: str, values: dict[str, str]) -> str:
         pending.clear()
         out.append("")
 
-    for line in text.splitlines():
+    for line in _lines(text):
         opened = section_name(line)
         if opened is not None:
             if current == section and pending:

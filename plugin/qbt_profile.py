@@ -24,7 +24,7 @@ from typing import Any
 
 from plugin.atomic import write_atomically
 from plugin.errors import Err, FsiError
-from plugin.ini_text import read_value, write_values
+from plugin.ini_text import decode, encode, read_value, write_values
 from plugin.settings import Settings
 
 DEFAULT_USERNAME = "admin"
@@ -57,21 +57,6 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
                                  PBKDF2_BYTES)
     return "@ByteArray(%s:%s)" % (base64.b64encode(salt).decode(),
                                   base64.b64encode(digest).decode())
-
-
-def validate_credentials(username: Any, password: Any) -> tuple[str, str]:
-    """Web UI credentials from JSON params, or FsiError 9997/9995."""
-    if username is None or password is None:
-        raise FsiError(Err.NO_INPUT, "set_webui_credentials needs params.username and "
-                       "params.password")
-    if not isinstance(username, str) or not USERNAME_PATTERN.match(username):
-        raise FsiError(Err.PARAMS, "username must be 3 to 64 characters of A-Z a-z 0-9 . _ @ -")
-    low, high = PASSWORD_LENGTH
-    if (not isinstance(password, str) or not low <= len(password) <= high
-            or any(ord(c) < 32 or ord(c) == 127 for c in password)):
-        raise FsiError(Err.PARAMS, "password must be %d to %d characters, no control "
-                       "characters" % (low, high))
-    return username, password
 
 
 class WebuiCredentials:
@@ -113,7 +98,7 @@ class WebuiCredentials:
                 USERNAME_KEY: record["username"], PASSWORD_KEY: '"%s"' % written})
             try:
                 self.config.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                write_atomically(self.config, new_text.encode(), 0o600)
+                write_atomically(self.config, encode(new_text), 0o600)
             except OSError as exc:
                 raise FsiError(Err.SAVE, "cannot write qBittorrent's config %s: %s"
                                % (self.config, exc.strerror or exc)) from None
@@ -130,10 +115,10 @@ class WebuiCredentials:
 
     def _read_config(self) -> str:
         try:
-            return self.config.read_text(encoding="utf-8")
+            return decode(self.config.read_bytes())
         except FileNotFoundError:
             return ""
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise FsiError(Err.LOAD, "cannot read qBittorrent's config %s: %s"
                            % (self.config, exc)) from None
 

@@ -13,16 +13,17 @@ import http.client
 import socket
 import threading
 import xmlrpc.client
+from dataclasses import dataclass
 from typing import Any
 
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from plugin.errors import Err, FsiError
 
-__all__ = ["Faults", "SupervisorClient", "SupervisorFault", "TAIL_METHODS"]
+__all__ = ["Faults", "Launch", "SupervisorClient", "SupervisorFault"]
 
 #: The RPC that tails each of a process' logs.
-TAIL_METHODS = {"stdout": "tailProcessStdoutLog", "stderr": "tailProcessStderrLog"}
+_TAIL_METHODS = {"stdout": "tailProcessStdoutLog", "stderr": "tailProcessStderrLog"}
 
 
 #: Calls that change nothing in supervisord, so sending one twice is harmless.
@@ -38,6 +39,18 @@ class SupervisorFault(Exception):
         self.code = code
         self.text = text
         super().__init__(code, text)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What one :meth:`SupervisorClient.launch` round trip answered."""
+
+    #: Why removing or adding the group again failed (harmless answers left out).
+    regroup_fault: SupervisorFault | None
+    #: Why ``startProcess`` failed, ALREADY_STARTED included.
+    start_fault: SupervisorFault | None
+    #: The pid supervisord gave the process, None when it has none.
+    pid: int | None
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -95,11 +108,11 @@ class SupervisorClient:
             transport.close()
         self._local.proxy = self._local.transport = None
 
-    def call(self, method: str, *args: Any) -> Any:
+    def _method(self, method: str, *args: Any) -> Any:
         """Call ``supervisor.<method>``; faults raise SupervisorFault, I/O raises FsiError."""
         return self._call("supervisor." + method, *args)
 
-    def multicall(self, *calls: tuple[Any, ...]) -> list[Any]:
+    def _multicall(self, *calls: tuple[Any, ...]) -> list[Any]:
         """Several ``supervisor.*`` calls in one round trip, run in order.
 
         Each result is the call's value or, when that call failed, a
@@ -138,26 +151,53 @@ class SupervisorClient:
     # The calls the plugin needs, named for what they do.
 
     def process_info(self, name: str) -> dict[str, Any]:
-        return self.call("getProcessInfo", name)
+        return self._method("getProcessInfo", name)
 
     def start_process(self, name: str) -> None:
-        self.call("startProcess", name, False)
+        self._method("startProcess", name, False)
 
     def stop_process(self, name: str) -> None:
-        self.call("stopProcess", name, False)
+        self._method("stopProcess", name, False)
 
     def reload_config(self) -> tuple[list[str], list[str], list[str]]:
         """Re-read the config files (as ``supervisorctl reread``): added, changed, removed."""
-        added, changed, removed = self.call("reloadConfig")[0]
+        added, changed, removed = self._method("reloadConfig")[0]
         return added, changed, removed
 
     def tail_log(self, name: str, channel: str, length: int) -> tuple[str, int]:
         """The last ``length`` bytes of a process' ``stdout``/``stderr`` log, and its size."""
-        text, size, _ = self.call(TAIL_METHODS[channel], name, 0, length)
+        text, size, _ = self._method(_TAIL_METHODS[channel], name, 0, length)
         return text, size
 
     def supervisor_version(self) -> str:
-        return self.call("getSupervisorVersion")
+        return self._method("getSupervisorVersion")
+
+    def config_info(self, name: str) -> dict[str, Any]:
+        """The process' config as supervisord last parsed it ({} when it has none)."""
+        return next((config for config in self._method("getAllConfigInfo")
+                     if config["name"] == name), {})
+
+    def launch(self, name: str, regroup: bool = False) -> Launch:
+        """Start a process and read its pid, in one round trip.
+
+        With ``regroup`` its group is first removed and added again, as
+        ``supervisorctl update`` does, so that a re-read config takes effect.
+        """
+        calls: list[tuple[Any, ...]] = []
+        if regroup:
+            calls += [("removeProcessGroup", name), ("addProcessGroup", name)]
+        calls += [("startProcess", name, False), ("getProcessInfo", name)]
+        results = self._multicall(*calls)
+        regroup_fault = None
+        if regroup:
+            # Not there to remove, or added already: what the calls were for holds.
+            for result, harmless in zip(results, (Faults.BAD_NAME, Faults.ALREADY_ADDED)):
+                if isinstance(result, SupervisorFault) and result.code != harmless:
+                    regroup_fault = regroup_fault or result
+        started, info = results[-2:]
+        return Launch(regroup_fault=regroup_fault,
+                      start_fault=started if isinstance(started, SupervisorFault) else None,
+                      pid=None if isinstance(info, SupervisorFault) else info["pid"] or None)
 
 
 def _offline_reason(url: str, exc: Exception) -> str:

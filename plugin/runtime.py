@@ -1,8 +1,8 @@
 """Preparing the runtime directory (``FSI_HOME``) before supervisord starts.
 
 Everything that changes at run time lives there: the supervisor socket,
-logs, the live copy of the qBittorrent program config (the plugin rewrites
-its port), the qBittorrent profile and the password hash. The checkout's
+logs, the rendered configs (the plugin rewrites the qBittorrent program's
+port), the qBittorrent profile and the password hash. The checkout's
 ``conf/`` only holds templates, so running leaves ``git status`` clean.
 """
 from __future__ import annotations
@@ -14,30 +14,29 @@ from pathlib import Path
 
 from plugin.atomic import write_atomically
 from plugin.auth import PasswordFile
+from plugin.conf_text import PRESETS, ConfTexts, render, template
 from plugin.qbt_profile import WebuiCredentials, profile_config
 from plugin.settings import Settings
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-PRESETS = {"loopback": "qBittorrent-loopback.conf", "lan": "qBittorrent-lan.conf"}
 
-
-def prepare_home(settings: Settings, conf_dir: Path = CONF_DIR) -> str | None:
+def prepare_home(settings: Settings, texts: ConfTexts | None = None) -> str | None:
     """Create what supervisord and qBittorrent need; return a new admin password to show.
 
-    Existing files are never overwritten: the live program config keeps the
-    last port, and qBittorrent's profile is only seeded before its first start.
+    The live program config is written only when missing (it keeps the last
+    port and an admin's edits), and qBittorrent's profile is only seeded
+    before its first start.
     """
+    texts = texts or render(settings)
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     (settings.home / "log").mkdir(mode=0o700, exist_ok=True)
-    # Atomic copies: a copy torn by an interruption would be kept for good,
+    # Atomic writes: a file torn by an interruption would be kept for good,
     # since existing files are never overwritten.
     if not settings.program_conf.exists():
-        write_atomically(settings.program_conf, (conf_dir / "qbittorrent.ini").read_bytes(),
-                         0o644)
+        write_atomically(settings.program_conf, texts.program.encode(), 0o644)
     seeded = profile_config(settings.profile)
     if not seeded.exists():
         seeded.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_atomically(seeded, (conf_dir / PRESETS[settings.network]).read_bytes(), 0o600)
+        write_atomically(seeded, template(PRESETS[settings.network]).encode(), 0o600)
         # A fresh profile has no qBittorrent running on it: the one safe moment
         # besides a plugin start to give it known Web UI credentials, so that
         # a first `supervisorctl start qbittorrent` gets them too.

@@ -105,6 +105,11 @@ class Settings:
         return self.qbt_user or pwd.getpwuid(os.geteuid()).pw_name
 
     @property
+    def supervisord_conf(self) -> Path:
+        """The main config ``qbittorrent-fsi run`` writes for its own supervisord."""
+        return self.home / "supervisord.conf"
+
+    @property
     def auth_file(self) -> Path:
         return self.home / "auth.json"
 

@@ -18,8 +18,6 @@ asked about on every read.
 """
 from __future__ import annotations
 
-import os
-import select
 import socket
 import threading
 import time
@@ -28,6 +26,7 @@ from typing import Any, Callable
 
 from supervisor.states import ProcessStates
 
+from plugin.probes import exited
 from plugin.rpc_client import SupervisorClient
 
 #: Reconnect delays to the listener socket (supervisord restarting, not up yet).
@@ -45,30 +44,6 @@ REASK = 3
 #: autorestart, stopwaitsecs), and the event of such a change waits for the next
 #: turn of its loop, up to a second later: answers in those states are never kept.
 KEPT_STATES = (ProcessStates.RUNNING, ProcessStates.STOPPED, ProcessStates.FATAL)
-
-
-def exited(pid: int) -> bool:
-    """True when ``pid`` has exited, also while it is a zombie not yet reaped."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return True
-    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] in (b"Z", b"X")
-
-
-def await_exit(pid: int, deadline: float) -> None:
-    """Block until ``pid`` exits (a zombie counts) or the monotonic ``deadline``, not polling."""
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return  # gone already, or a kernel without pidfds: the callers poll anyway
-    try:
-        poller = select.poll()  # not select(): that cannot take an fd above 1023
-        poller.register(fd, select.POLLIN)
-        poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
-    finally:
-        os.close(fd)
 
 
 class ProcessState:

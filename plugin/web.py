@@ -25,6 +25,7 @@ MAX_BODY = 64 * 1024
 
 log = logging.getLogger("qbittorrent_fsi")
 
+
 def _json_response(body: bytes) -> bottle.HTTPResponse:
     return bottle.HTTPResponse(body=body, status=200, headers=ANSWER_HEADERS)
 
@@ -66,13 +67,35 @@ def as_fsi_error(exc: BaseException) -> FsiError:
                     % type(exc).__name__)
 
 
+class FsiBottle(bottle.Bottle):
+    """A Bottle app whose every error page is FSI JSON with HTTP 200.
+
+    Bottle calls :meth:`default_error_handler` for unknown paths, wrong
+    methods and exceptions that escaped a handler; a jQuery caller only
+    reads ``err`` from a 200, never a traceback page.
+    """
+
+    def default_error_handler(self, res: bottle.HTTPError) -> bytes:
+        if res.status_code == 404:
+            fsi = FsiError(Err.NOT_EXISTS, "no such path: commands go to POST %s" % ENDPOINT)
+        elif res.exception is None:  # 405 and the like: the request, not the plugin
+            fsi = FsiError(Err.REQUEST_FAILED, "%s is not allowed here: commands go to "
+                           "POST %s" % (bottle.request.method, ENDPOINT))
+        else:
+            fsi = as_fsi_error(res.exception)
+        bottle.response.status = 200
+        for name, value in ANSWER_HEADERS.items():
+            bottle.response.set_header(name, value)
+        return encode_error(fsi)
+
+
 def create_app(settings: Settings, commands: CommandTable | None = None) -> bottle.Bottle:
     """Build the plugin's WSGI app; ``commands`` may be injected by tests."""
     if commands is None:
         auth = Authenticator(PasswordFile(settings.auth_file), settings.token_idle,
                              settings.token_max, settings.lockout_window)
         commands = CommandTable(QbittorrentService(settings), auth)
-    app = bottle.Bottle(catchall=True)
+    app = FsiBottle()
 
     @app.post(ENDPOINT)
     def endpoint() -> bottle.HTTPResponse:
@@ -82,31 +105,9 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
             results = commands.dispatch(Call(request, environ.get("REMOTE_ADDR", ""),
                                              _caller_host(environ)))
             body = encode_answer(Err.SUCCEED, "ok", results)
-        except Exception as exc:  # every failure becomes FSI JSON, here and only here
+        except Exception as exc:  # a failed command is an FSI answer, not an error page
             body = encode_error(as_fsi_error(exc))
         return _json_response(body)
 
-    @app.route(ENDPOINT, method=["GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
-    def wrong_method() -> bottle.HTTPResponse:
-        return _json_response(encode_error(FsiError(
-            Err.REQUEST_FAILED, "commands are sent by POST with a JSON body")))
-
-    def on_error(error: bottle.HTTPError) -> bytes:
-        # Bottle calls this for unknown paths and for exceptions that escaped a
-        # handler; either way the caller gets FSI JSON with HTTP 200, never a
-        # traceback page (jQuery callers only read err from a 200).
-        if error.status_code == 404:
-            fsi = FsiError(Err.NOT_EXISTS, "no such path: commands go to POST %s" % ENDPOINT)
-        elif error.exception is None:  # 405 and the like: the request, not the plugin
-            fsi = FsiError(Err.REQUEST_FAILED, "%s is not allowed here: commands go to "
-                           "POST %s" % (bottle.request.method, ENDPOINT))
-        else:
-            fsi = as_fsi_error(error.exception)
-        bottle.response.status = 200
-        for name, value in ANSWER_HEADERS.items():
-            bottle.response.set_header(name, value)
-        return encode_error(fsi)
-
-    app.default_error_handler = on_error  # type: ignore[method-assign]
     install_page(app)
     return app

@@ -58,7 +58,7 @@ class LocalServer:
         passwords = PasswordFile(home / "auth.json")
         passwords.set(PASSWORD)
         self.service = service or DummyService()
-        self.auth = Authenticator(passwords, idle, lifetime)
+        self.auth = Authenticator(passwords, idle, lifetime, Settings.lockout_window)
         commands = CommandTable(self.service, self.auth)  # type: ignore[arg-type]
         app = create_app(Settings(home=home), commands)
         self.server = create_server(app, "127.0.0.1", 0, threads=4)

@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from plugin.probes import listening
+
 PASSWORD = "e2e-password"
 
 
@@ -42,11 +44,8 @@ def free_port() -> int:
 
 
 def accepting(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    """Whether anything listens on the loopback port (read from /proc: no probe connection)."""
+    return listening(port)
 
 
 def wait_for(check, timeout: float = 15.0, interval: float = 0.05) -> bool:
@@ -86,7 +85,7 @@ class Stack:
         """The Web UI port the live program config names."""
         from plugin.program_config import ProgramConfig
 
-        return ProgramConfig(self.program_conf).port()
+        return ProgramConfig(self.program_conf, self.settings.program).port()
 
     @property
     def settings(self):

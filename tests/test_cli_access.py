@@ -8,6 +8,7 @@ import pwd
 import pytest
 
 from plugin import cli
+from plugin.conf_text import render
 from plugin.auth import Authenticator, PasswordFile
 from plugin.errors import FsiError
 from plugin.runtime import _hand_profile_to_user, prepare_home
@@ -36,7 +37,7 @@ def answer_prompts(monkeypatch, *answers: str) -> list[str]:
 
 def accepts(home, password: str) -> bool:
     try:
-        Authenticator(PasswordFile(home / "auth.json"), 60, 60).login("admin", password, "t")
+        Authenticator(PasswordFile(home / "auth.json"), 60, 60, 600).login("admin", password, "t")
     except FsiError:
         return False
     return True
@@ -61,11 +62,13 @@ def test_passwd_changes_nothing_when_the_two_differ(home, monkeypatch):
 
 def test_supervisord_gets_no_password_and_a_qbittorrent_user(home, monkeypatch):
     monkeypatch.setenv("FSI_PASSWORD", "seed-password")
-    env = cli._supervisor_env(Settings.from_env())
+    env = cli._supervisor_env()
     assert "FSI_PASSWORD" not in env and "seed-password" not in env.values()
-    assert env["FSI_QBT_USER"] == pwd.getpwuid(os.geteuid()).pw_name
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    assert "\nuser=%s\n" % user in render(Settings.from_env()).program
     monkeypatch.setenv("FSI_QBT_USER", "nobody")
-    assert cli._supervisor_env(Settings.from_env())["FSI_QBT_USER"] == "nobody"
+    texts = render(Settings.from_env())
+    assert "\nuser=nobody\n" in texts.program and "seed-password" not in texts.supervisord
 
 
 def test_the_plugin_listens_on_loopback_by_default(home):

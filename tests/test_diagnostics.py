@@ -33,18 +33,12 @@ class DummyClient:
 
 def test_an_output_tail_asks_supervisord_for_a_bounded_length():
     client = DummyClient("".join("out %d\n" % n for n in range(5000)))
-    assert diagnostics.tail_output(client, "qbittorrent", "stdout", 2) == ["out 4998", "out 4999"]
+    output = diagnostics.ProgramOutput(client, "qbittorrent")
+    assert output.tail("stdout", 2) == ["out 4998", "out 4999"]
     assert client.asked == [("qbittorrent", 2 * diagnostics.BYTES_PER_LINE)]
     with pytest.raises(FsiError) as error:
-        diagnostics.tail_output(DummyClient(fault=True), "qbittorrent", "stderr", 5)
+        diagnostics.ProgramOutput(DummyClient(fault=True), "qbittorrent").tail("stderr", 5)
     assert error.value.code == 9991
-
-
-@pytest.mark.parametrize("bad", [0, 1001, -1, "5", 2.0, True, [5]])
-def test_line_counts_are_integers_from_1_to_1000(bad):
-    with pytest.raises(FsiError) as error:
-        diagnostics.validate_lines(bad)
-    assert error.value.code == 9995
 
 
 def test_qbittorrent_version_is_cached_and_missing_binaries_are_none(tmp_path, monkeypatch):

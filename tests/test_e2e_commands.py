@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import subprocess
+from importlib.metadata import version
 
 import pytest
 import qbittorrentapi
 
+import plugin
 from tests.stack import free_port
 
 
@@ -79,5 +81,5 @@ def test_version_names_plugin_qbittorrent_and_supervisor(stack):
     assert answer["err"] == 0, answer
     installed = subprocess.run(["qbittorrent-nox", "--version"], capture_output=True,
                                text=True).stdout.split()[-1].lstrip("v")
-    assert answer["results"] == {"plugin": "0.1.0", "fsi": "2.1", "qbittorrent": installed,
-                                 "supervisor": "4.3.0"}
+    assert answer["results"] == {"plugin": plugin.__version__, "fsi": "2.1",
+                                 "qbittorrent": installed, "supervisor": version("supervisor")}

@@ -7,14 +7,16 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
+from plugin.conf_text import render
 from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService
 from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
-from plugin.runtime import profile_config
+from plugin.qbt_profile import profile_config
 from tests.stack import Stack, accepting, free_port, wait_for
 
 FAKE = Path(__file__).with_name("fake_qbittorrent.py")
@@ -98,27 +100,28 @@ def test_unwritable_program_config_gives_9990_and_changes_nothing():
         stack.close()
 
 
-def test_config_refused_by_supervisord_gives_9970_with_the_reason_and_is_restored(
-        stack, restore_config):
+def test_config_refused_by_supervisord_gives_9970_and_stops_nothing(stack, restore_config):
     port = free_port()
-    assert stack.call("start", port=port)["err"] == 0
+    pid = stack.call("start", port=port)["results"]["pid"]
     broken = edit_config(stack, r"^startretries=.*$", "startretries=many")
     answer = stack.call("start", port=free_port())
     assert answer["err"] == Err.CONFIG, answer
-    assert "previous config restored" in answer["msg"] and "many" in answer["msg"]
+    assert "many" in answer["msg"] and str(stack.program_conf) in answer["msg"]
     assert stack.program_conf.read_bytes() == broken
-    # It was told to stop before the re-read (to overlap its shutdown with
-    # it), and is back on its port with the previous config.
-    assert answer["results"]["running"] and answer["results"]["port"] == port
+    # The refusal came before the stop: the same process runs on, and the
+    # answer says so with the address of its Web UI.
+    results = answer["results"]
+    assert results["running"] and results["pid"] == pid and results["port"] == port
+    assert results["webui_url"] == "http://127.0.0.1:%d/" % port
     status = stack.call("status")["results"]
-    assert status["running"] and status["port"] == port and accepting(port)
+    assert status["pid"] == pid and accepting(port)
 
 
 def test_config_refused_while_stopped_starts_nothing(stack, restore_config):
     broken = edit_config(stack, r"^startretries=.*$", "startretries=many")
     answer = stack.call("start", port=free_port())
     assert answer["err"] == Err.CONFIG, answer
-    assert "previous config restored" in answer["msg"]
+    assert "nothing was changed" in answer["msg"]
     assert stack.program_conf.read_bytes() == broken
     assert stack.call("status")["results"]["state"] == "stopped"
 
@@ -212,7 +215,7 @@ def test_stop_while_qbittorrent_starts_up_is_not_lost(stack):
 def fake_stack(tmp_path: Path, listen_delay: float, term_delay: float, **env: str) -> Stack:
     """A stack whose qBittorrent program is tests/fake_qbittorrent.py."""
     stack = Stack(extra_env=env)
-    template = (Path(__file__).parent.parent / "conf" / "qbittorrent.ini").read_text()
+    template = render(stack.settings).program
     stack.program_conf.write_text(template.replace(
         "command=qbittorrent-nox", "command=%s %s --listen-delay=%g --term-delay=%g"
         % (sys.executable, FAKE, listen_delay, term_delay)))
@@ -223,8 +226,8 @@ def test_start_and_stop_that_outlive_the_request_give_9998_and_status_follows(tm
     stack = fake_stack(tmp_path, listen_delay=2, term_delay=3, FSI_START_TIMEOUT="0.5",
                        FSI_STOP_GRACE="300")
     try:
-        configs = SupervisorClient(stack.settings.supervisor_url).call("getAllConfigInfo")
-        assert [c["stopwaitsecs"] for c in configs if c["name"] == "qbittorrent"] == [300]
+        config = SupervisorClient(stack.settings.supervisor_url).config_info("qbittorrent")
+        assert config["stopwaitsecs"] == 300
         port = free_port()
         answer = stack.call("start", port=port)
         assert answer["err"] == Err.TIMEOUT, answer
@@ -250,9 +253,9 @@ def test_start_and_stop_that_outlive_the_request_give_9998_and_status_follows(tm
         stack.close()
 
 
-def test_multicall_answers_each_call_or_its_fault(stack):
+def test_a_launch_answers_each_of_its_calls_or_its_fault(stack):
     client = SupervisorClient(stack.settings.supervisor_url)
-    missing, version = client.multicall(("getProcessInfo", "no-such-program"),
-                                        ("getSupervisorVersion",))
-    assert isinstance(missing, SupervisorFault) and missing.code == Faults.BAD_NAME
-    assert version == "4.3.0"
+    missing = client.launch("no-such-program", regroup=True)
+    assert missing.start_fault.code == Faults.BAD_NAME and missing.pid is None
+    assert missing.regroup_fault.code == Faults.BAD_NAME  # adding it: no such group
+    assert client.supervisor_version() == version("supervisor")

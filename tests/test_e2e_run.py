@@ -41,3 +41,24 @@ def test_missing_qbittorrent_is_named_with_its_install_command(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "apt-get install -y qbittorrent-nox" in result.stderr
+
+
+def test_a_renamed_program_runs_end_to_end_and_supervisorctl_agrees():
+    stack = Stack(extra_env={"FSI_PROGRAM": "qbt-alt"}).start()
+    try:
+        port = free_port()
+        answer = stack.call("start", port=port)
+        assert answer["err"] == 0 and answer["results"]["port"] == port, answer
+        running = r"^qbt-alt\s+RUNNING\s+pid %d," % answer["results"]["pid"]
+        # supervisorctl says RUNNING after startsecs (1 s); FSI answers at the Web UI.
+        assert wait_for(lambda: re.search(running, stack.ctl("status", "qbt-alt"), re.M),
+                        timeout=5)
+        assert stack.configured_port() == port and accepting(port)
+        assert stack.call("stop")["results"]["state"] == "stopped"
+        assert re.search(r"^qbt-alt\s+STOPPED", stack.ctl("status", "qbt-alt"), re.M)
+        programs = stack.ctl("status")
+        assert "qbt-alt-fsi " in programs and "qbt-alt-fsi-events " in programs
+        # The listener's protocol chatter (READY, RESULT 2 OK) is logged nowhere.
+        assert not list((stack.home / "log").glob("*events*stdout*"))
+    finally:
+        stack.close()

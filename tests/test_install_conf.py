@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import pytest
 
+from plugin.conf_text import expand_env, render
 from plugin.ini_text import cut_section
-from plugin.install_conf import expand_env, install_conf
+from plugin.install_conf import install_conf
 from plugin.program_config import ProgramConfig
 from plugin.settings import Settings
+
+
+def install(settings, dest, url="unix:///run/s.sock"):
+    return install_conf(settings, render(settings, url), dest)
 
 
 def test_env_references_are_expanded_and_percent_escaped():
@@ -26,9 +31,9 @@ def test_section_is_cut_out_with_its_comments():
 def test_installing_again_keeps_the_live_port(tmp_path):
     settings = Settings(home=tmp_path / "home")
     dest = tmp_path / "conf.d"
-    install_conf(settings, dest, "unix:///run/s.sock")
+    install(settings, dest)
     ProgramConfig(settings.program_conf).set_port(9123)
-    written = install_conf(settings, dest, "unix:///run/s.sock")
+    written = install(settings, dest)
     assert [path.name for path in written] == ["qbittorrent-fsi.conf", "qbittorrent.conf"]
     assert ProgramConfig(dest / "qbittorrent.conf").port() == 9123
     plugin_conf = (dest / "qbittorrent-fsi.conf").read_text()
@@ -39,8 +44,8 @@ def test_installing_again_keeps_the_live_port(tmp_path):
 def test_settings_that_differ_from_their_defaults_reach_the_plugin(tmp_path):
     settings = Settings(home=tmp_path / "home", program="torrents", profile=tmp_path / "qbt",
                         port=9000, stop_grace=900)
-    install_conf(settings, tmp_path / "conf.d", "unix:///run/s.sock")
-    plugin_conf = (tmp_path / "conf.d" / "qbittorrent-fsi.conf").read_text()
+    install(settings, tmp_path / "conf.d")
+    plugin_conf = (tmp_path / "conf.d" / "torrents-fsi.conf").read_text()
     for pair in ('FSI_PROGRAM="torrents"', 'FSI_PROFILE="%s"' % (tmp_path / "qbt"),
                  'FSI_PORT="9000"', 'FSI_STOP_GRACE="900"'):
         assert pair in plugin_conf
@@ -49,3 +54,12 @@ def test_settings_that_differ_from_their_defaults_reach_the_plugin(tmp_path):
     assert "[program:torrents]" in program
     assert "--profile=%s " % (tmp_path / "qbt") in program
     assert "stopwaitsecs=900" in program
+
+
+def test_every_program_is_named_after_fsi_program(tmp_path):
+    texts = render(Settings(home=tmp_path, program="qbt-alt"))
+    assert "[program:qbt-alt]" in texts.program
+    for text in (texts.plugin, texts.supervisord):
+        assert "[program:qbt-alt-fsi]" in text and "[eventlistener:qbt-alt-fsi-events]" in text
+        assert "qbittorrent-fsi]" not in text and "%(ENV_" not in text
+    assert "files=%s" % (tmp_path / "qbittorrent.ini") in texts.supervisord

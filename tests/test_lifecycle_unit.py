@@ -11,9 +11,9 @@ import pytest
 from supervisor.states import ProcessStates
 
 from plugin.errors import Err, FsiError
-from plugin.commands import validate_port
 from plugin.lifecycle import QbittorrentService
 from plugin.program_config import ProgramConfig
+from plugin.rpc_client import Faults, Launch, SupervisorFault
 from plugin.settings import Settings
 from tests.stack import free_port
 
@@ -21,19 +21,38 @@ CONF = b"[program:qbittorrent]\ncommand=qbittorrent-nox --webui-port=8080\n"
 
 
 class DummySupervisorClient:
-    """A supervisord whose qBittorrent sits in ``state``; records every action asked."""
+    """A supervisord whose qBittorrent sits in ``state``; records every action asked.
+
+    ``parsed_port`` is the port of the config supervisord last parsed;
+    ``refuse_reread`` makes a re-read fail as a broken include would.
+    """
 
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.state = ProcessStates.STOPPED
+        self.parsed_port = 8080
+        self.refuse_reread = False
 
     def process_info(self, name):
         return {"state": self.state, "pid": 0, "now": 10, "start": 0, "spawnerr": ""}
 
-    def __getattr__(self, action):
-        def record(*args):
-            self.calls.append(action)
-        return record
+    def config_info(self, name):
+        return {"name": name, "command": "qbittorrent-nox --webui-port=%d" % self.parsed_port,
+                "stdout_logfile": None, "stderr_logfile": None}
+
+    def reload_config(self):
+        self.calls.append("reload_config")
+        if self.refuse_reread:
+            raise SupervisorFault(Faults.CANT_REREAD, "CANT_REREAD: /etc/x.conf: bad line")
+        return [], ["qbittorrent"], []
+
+    def stop_process(self, name):
+        self.calls.append("stop_process")
+
+    def launch(self, name, regroup=False):
+        self.calls.append("launch")
+        self.state = ProcessStates.STARTING
+        return Launch(regroup_fault=None, start_fault=None, pid=None)
 
 
 @pytest.fixture
@@ -67,16 +86,31 @@ def test_start_while_stopping_is_busy(service, client):
     assert client.calls == []
 
 
-@pytest.mark.parametrize("value", [True, 1.0, "1", None, 0, 65536])
-def test_validate_port_refuses_non_ports(value):
-    with pytest.raises(FsiError) as caught:
-        validate_port(value)
-    assert caught.value.code == Err.PARAMS
-
-
 def _code(action) -> int:
     try:
         action()
     except FsiError as error:
         return error.code
     return Err.SUCCEED
+
+
+def test_a_refused_port_change_stops_nothing_and_keeps_the_old_port(service, client):
+    client.state = ProcessStates.RUNNING
+    client.refuse_reread = True
+    port = free_port()
+    assert _code(lambda: service.start(port)) == Err.CONFIG
+    assert "stop_process" not in client.calls and "launch" not in client.calls
+    assert service.config.port() == 8080
+
+
+def test_a_broken_include_does_not_block_a_start_on_the_parsed_port(service, client):
+    client.refuse_reread = True
+    _code(service.start)
+    assert client.calls == ["reload_config", "launch"]
+
+
+def test_an_unchanged_file_is_not_read_again(service, client):
+    _code(service.start)
+    client.state = ProcessStates.STOPPED
+    _code(service.start)
+    assert client.calls == ["reload_config", "launch", "launch"]

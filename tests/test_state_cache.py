@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import threading
 import time
 from typing import Iterator
@@ -12,7 +13,8 @@ import pytest
 from supervisor.states import ProcessStates
 
 from plugin.event_listener import encode_event, run_listener
-from plugin.state_cache import REASK, ProcessState, exited
+from plugin.probes import exited
+from plugin.state_cache import REASK, ProcessState
 from tests.stack import wait_for
 
 
@@ -74,8 +76,7 @@ def connected_state(client: DummyClient, path) -> Iterator[ProcessState]:
 
 
 def test_encode_event_keeps_the_event_and_process_names():
-    header = b"ver:3.0 server:supervisor serial:21 pool:l poolserial:10 " \
-             b"eventname:PROCESS_STATE_STOPPING len:64\n"
+    header = {b"ver": b"3.0", b"eventname": b"PROCESS_STATE_STOPPING", b"len": b"64"}
     payload = b"processname:qbittorrent groupname:qbittorrent from_state:RUNNING pid:42"
     assert encode_event(header, payload) == b"PROCESS_STATE_STOPPING qbittorrent\n"
 
@@ -172,3 +173,13 @@ def test_an_answer_naming_a_dead_pid_is_asked_again_and_never_kept(events, tmp_p
 
 def test_exited_knows_the_living():
     assert not exited(os.getpid())
+
+
+def test_the_listener_imports_nothing_but_the_standard_library():
+    # It runs as long as supervisord does: Bottle or supervisor's own modules
+    # would double its memory.
+    probe = ("import sys, plugin.event_listener; print(' '.join(sorted(m for m in sys.modules "
+             "if m.split('.')[0] in ('plugin', 'supervisor', 'bottle', 'waitress'))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["plugin", "plugin.event_listener"]

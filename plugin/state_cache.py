@@ -6,9 +6,10 @@ It stays true because every change is pushed to us: supervisord emits a
 ``PROCESS_STATE_*`` (or ``PROCESS_GROUP_*``) event on each transition, its
 event listener (:mod:`plugin.event_listener`) forwards it over a unix socket,
 and each event drops the kept answer. The kept answer is used only while
-that socket is connected: before the first connection, after supervisord
-or the listener went away, every read is a real ``getProcessInfo`` (so a
-stopped supervisord shows up as 9977 at once). A generation counter makes
+that socket is connected and events arrive (``TICK_5`` at least): before
+the first connection, after supervisord or the listener went away or hung,
+every read is a real ``getProcessInfo`` (so a stopped supervisord shows up
+as 9977 at once). A generation counter makes
 sure an answer fetched before an event is never kept after it. One more
 check is local: a kept answer naming a pid that has exited (supervisord
 notices SIGCHLD only when its loop next wakes, up to a second later) is
@@ -44,6 +45,9 @@ REASK = 3
 #: autorestart, stopwaitsecs), and the event of such a change waits for the next
 #: turn of its loop, up to a second later: answers in those states are never kept.
 KEPT_STATES = (ProcessStates.RUNNING, ProcessStates.STOPPED, ProcessStates.FATAL)
+#: The listener relays supervisord's TICK_5 every 4 to 6 s while it works: after
+#: a longer silence it may be hung, and a kept answer is no longer trusted.
+EVENT_SILENCE_MAX = 5.5
 
 
 class ProcessState:
@@ -57,6 +61,7 @@ class ProcessState:
         self._changed = threading.Condition()
         self._generation = 0
         self._connected = False
+        self._last_event = 0.0
         self._kept: tuple[dict[str, Any], float] | None = None
         self._stopping_since: float | None = None
         self._socket: socket.socket | None = None
@@ -79,7 +84,7 @@ class ProcessState:
         with self._changed:
             generation = self._generation
             kept = self._kept
-        if kept is not None:
+        if kept is not None and self._events_flowing():
             info, fetched_at = kept
             if not info["pid"] or not exited(info["pid"]):
                 return dict(info, now=info["now"] + int(time.monotonic() - fetched_at))
@@ -99,6 +104,9 @@ class ProcessState:
                     and info["state"] in KEPT_STATES:
                 self._kept = (info, time.monotonic())
         return info
+
+    def _events_flowing(self) -> bool:
+        return time.monotonic() - self._last_event <= EVENT_SILENCE_MAX
 
     def stopping_for(self) -> float | None:
         """Seconds since the current stop began, or None when not stopping."""
@@ -171,6 +179,9 @@ class ProcessState:
     def _on_event(self, line: bytes) -> None:
         eventname, _, processname = line.strip().partition(b" ")
         with self._changed:
+            self._last_event = time.monotonic()
+            if eventname.startswith(b"TICK_"):
+                return  # proof of life only: nothing changed
             self._bump()
             if processname.decode(errors="replace") == self.name and \
                     eventname.startswith(b"PROCESS_STATE_"):
@@ -181,6 +192,7 @@ class ProcessState:
     def _set_connected(self, connected: bool) -> None:
         with self._changed:
             self._connected = connected
+            self._last_event = time.monotonic()
             self._bump()
 
     def _watch(self) -> None:

@@ -13,6 +13,7 @@ import pytest
 from supervisor.states import ProcessStates
 
 from plugin.event_listener import encode_event, run_listener
+from plugin import state_cache
 from plugin.probes import exited
 from plugin.state_cache import REASK, ProcessState
 from tests.stack import wait_for
@@ -101,6 +102,21 @@ def test_while_events_flow_the_answer_is_kept_until_a_change(events, tmp_path):
         calls = client.calls
         state.info()
         assert client.calls == calls
+
+
+def test_a_kept_answer_is_trusted_only_while_events_or_ticks_arrive(events, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setattr(state_cache, "EVENT_SILENCE_MAX", 0.3)
+    client = DummyClient(state=ProcessStates.STOPPED, pid=0)
+    with connected_state(client, tmp_path / "events.sock") as state:
+        state.info()
+        events.emit("TICK_5", "-")  # a tick proves the listener alive and changes nothing
+        state.info()
+        assert client.calls == 1
+        # The listener hangs (still connected, no events): an admin's start
+        # must show once the silence is longer than a tick's period.
+        client.info.update(state=ProcessStates.RUNNING, pid=os.getpid())
+        assert wait_for(lambda: state.info()["state"] == ProcessStates.RUNNING, timeout=2)
 
 
 @pytest.mark.parametrize("transitional", [ProcessStates.STARTING, ProcessStates.BACKOFF,

@@ -16,7 +16,6 @@ import math
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,8 +24,10 @@ from plugin.atomic import write_atomically
 from plugin.errors import Err, FsiError
 
 ADMIN_USER = "admin"
-#: Wrong passwords from one address within ``lockout_window`` that lock it out (9986).
+#: Wrong passwords from one address that lock it out (9986) ...
 LOCKOUT_FAILURES = 5
+#: ... for this many seconds, doubled by each further one up to ``lockout_window``.
+FIRST_LOCKOUT = 15.0
 #: How long a login waits for the password checks before it (one at a time).
 LOGIN_QUEUE_WAIT = 5.0
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
@@ -86,6 +87,19 @@ class PasswordFile:
 
 
 @dataclass
+class _Failures:
+    """Wrong passwords from one address: how many, and when the last one came."""
+
+    count: int
+    last: float
+
+    def locked_until(self, cap: float) -> float:
+        if self.count < LOCKOUT_FAILURES:
+            return self.last
+        return self.last + min(FIRST_LOCKOUT * 2 ** (self.count - LOCKOUT_FAILURES), cap)
+
+
+@dataclass
 class _Session:
     created: float
     last_used: float
@@ -108,7 +122,7 @@ class Authenticator:
         self.lockout_window = lockout_window
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._failures: dict[str, _Failures] = {}
         self._lock = threading.Lock()
         self._login_lock = threading.Lock()
         self._identity: tuple[int, int, int] | None = None
@@ -140,11 +154,10 @@ class Authenticator:
             with self._lock:
                 now = self._clock()
                 self._prune(now)
-                failures = self._failures[address]
-                while failures and failures[0] <= now - self.lockout_window:
-                    failures.popleft()
-                if len(failures) >= LOCKOUT_FAILURES:
-                    retry = math.ceil(failures[0] + self.lockout_window - now)
+                failures = self._failures.get(address)
+                # Tries while locked are not counted: the lock ends on time.
+                if failures is not None and failures.locked_until(self.lockout_window) > now:
+                    retry = math.ceil(failures.locked_until(self.lockout_window) - now)
                     raise FsiError(Err.LOCKED, "too many wrong passwords; try again in %d s"
                                    % retry, {"retry_after": retry})
                 record = self._current_record()
@@ -155,7 +168,9 @@ class Authenticator:
             password_ok = _verify(record if user_ok else self._dummy, password)
             with self._lock:
                 if not (user_ok and password_ok):
-                    self._failures[address].append(self._clock())
+                    failures = self._failures.setdefault(address, _Failures(0, 0.0))
+                    failures.count += 1
+                    failures.last = self._clock()
                     raise FsiError(Err.AUTHORIZE, "wrong username or password")
                 self._failures.pop(address, None)
                 token = secrets.token_urlsafe(32)
@@ -189,7 +204,9 @@ class Authenticator:
     def _prune(self, now: float) -> None:
         for key in [k for k, s in self._sessions.items() if not self._alive(s, now)]:
             del self._sessions[key]
+        # An address is forgiven after a whole window without a wrong password.
         horizon = now - self.lockout_window
-        stale = [a for a, times in self._failures.items() if not times or times[-1] <= horizon]
+        stale = [address for address, failures in self._failures.items()
+                 if failures.locked_until(self.lockout_window) <= horizon]
         for address in stale:
             del self._failures[address]

@@ -80,18 +80,25 @@ class ProgramOutput:
             self._paths = {stream: config.get("%s_logfile" % stream) for stream in STREAMS}
         sizes = {}
         for stream, path in self._paths.items():
-            with contextlib.suppress(OSError, TypeError):
+            try:
                 sizes[stream] = os.stat(path).st_size
+            except FileNotFoundError:
+                sizes[stream] = 0  # this start creates it
+            except (OSError, TypeError):
+                continue  # no log file, or one we may not look at
         return sizes
 
     def failure_reason(self, sizes: dict[str, int]) -> str:
         """Why the program died: error-looking lines it wrote since ``sizes`` were taken."""
         lines: list[str] = []
         for stream in ("stderr", "stdout"):
+            if stream not in sizes:
+                continue  # where this start began is unknown: older lines are no reason
             with contextlib.suppress(SupervisorFault):
                 text, size = self.client.tail_log(self.program, stream, _FAILURE_TAIL)
                 data = text.encode()
-                fresh = size - sizes.get(stream, 0)
+                fresh = size - sizes[stream]
+                # A log shorter than before was rotated: all it holds is new.
                 if 0 <= fresh < len(data):
                     data = data[len(data) - fresh:]
                 lines += [line.strip() for line in data.decode(errors="replace").splitlines()

@@ -7,6 +7,7 @@ raw whatever the Content-Type says (jQuery often sends form-urlencoded).
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from typing import Any
 
 import bottle
@@ -56,6 +57,35 @@ def _caller_host(environ: dict[str, Any]) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _refuse_cross_site(environ: dict[str, Any]) -> None:
+    """Refuse a request a browser sends for a page of another origin (9972).
+
+    A foreign page can post FSI JSON as ``text/plain`` without a preflight,
+    e.g. wrong logins from the admin's own browser to lock the admin out.
+    Browsers name the page's origin in ``Origin`` (or ``Referer``); it must
+    be the origin the browser addressed, the ``Host`` this request came to.
+    Requests without either header (curl, a NAS back end) are not browsers'.
+    """
+    source = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER")
+    if source is None:
+        return
+    page = urllib.parse.urlsplit(source)
+    addressed = urllib.parse.urlsplit("//" + environ.get("HTTP_HOST", ""))
+    try:
+        default = _DEFAULT_PORTS.get(page.scheme)
+        same = (default is not None and page.hostname is not None
+                and page.hostname == addressed.hostname
+                and (page.port or default) == (addressed.port or default))
+    except ValueError:  # a port that is not a number
+        same = False
+    if not same:
+        raise FsiError(Err.REQUEST_FAILED, "cross-site request refused: the page at %s is "
+                       "not this plugin's page" % source[:100])
+
+
 def as_fsi_error(exc: BaseException) -> FsiError:
     """The FSI form of any failure that reached the web layer."""
     if isinstance(exc, FsiError):
@@ -101,6 +131,7 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
     def endpoint() -> bottle.HTTPResponse:
         environ = bottle.request.environ
         try:
+            _refuse_cross_site(environ)
             request = decode_request(_read_body(environ), environ.get("CONTENT_TYPE", ""))
             results = commands.dispatch(Call(request, environ.get("REMOTE_ADDR", ""),
                                              _caller_host(environ)))

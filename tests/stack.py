@@ -148,9 +148,11 @@ class Stack:
     # -- talking to the plugin --------------------------------------------
 
     def post_raw(self, body: bytes, content_type: str = "application/json",
-                 timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+                 timeout: float = 30.0, headers: dict[str, str] | None = None
+                 ) -> tuple[int, dict[str, str], bytes]:
         request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": content_type})
+                                         headers={"Content-Type": content_type,
+                                                  **(headers or {})})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
 

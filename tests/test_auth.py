@@ -186,10 +186,10 @@ def lock_out(authenticator, address="10.0.0.9", username="admin"):
 
 def test_five_failures_lock_the_address_even_for_the_right_password(authenticator, clock):
     lock_out(authenticator)
-    clock.advance(100)
+    clock.advance(5)
     error = failure(authenticator.login, "admin", PASSWORD, "10.0.0.9")
     assert error.code == Err.LOCKED
-    assert "try again in 500 s" in error.msg and error.results == {"retry_after": 500}
+    assert "try again in 10 s" in error.msg and error.results == {"retry_after": 10}
 
 
 def test_wrong_usernames_count_too(authenticator):
@@ -202,12 +202,29 @@ def test_the_lockout_is_per_address(authenticator):
     assert authenticator.login("admin", PASSWORD, "10.0.0.10")["token"]
 
 
-def test_the_lockout_ends_when_the_window_has_passed(authenticator, clock):
+def test_each_further_failure_doubles_the_lockout_up_to_the_window(authenticator, clock):
     lock_out(authenticator)
-    clock.advance(599)
-    assert failure(authenticator.login, "admin", PASSWORD, "10.0.0.9").code == Err.LOCKED
-    clock.advance(1)
+    waits = []
+    for _ in range(8):
+        waits.append(failure(authenticator.login, "admin", "x", "10.0.0.9").results["retry_after"])
+        clock.advance(waits[-1])
+        assert failure(authenticator.login, "admin", "wrong", "10.0.0.9").code == Err.AUTHORIZE
+    assert waits == [15, 30, 60, 120, 240, 480, 600, 600]
+
+
+def test_tries_while_locked_do_not_make_the_lockout_longer(authenticator, clock):
+    lock_out(authenticator)
+    for _ in range(20):
+        assert failure(authenticator.login, "admin", "wrong", "10.0.0.9").code == Err.LOCKED
+        clock.advance(0.5)
+    clock.advance(5)
     assert authenticator.login("admin", PASSWORD, "10.0.0.9")["token"]
+
+
+def test_a_login_from_one_address_leaves_another_address_locked(authenticator):
+    lock_out(authenticator)
+    assert authenticator.login("admin", PASSWORD, "10.0.0.10")["token"]
+    assert failure(authenticator.login, "admin", PASSWORD, "10.0.0.9").code == Err.LOCKED
 
 
 def test_failures_spread_over_more_than_the_window_do_not_lock(authenticator, clock):

@@ -51,3 +51,20 @@ def test_qbittorrent_version_is_cached_and_missing_binaries_are_none(tmp_path, m
     assert diagnostics.qbittorrent_version("fake-qbt") == "9.8.7"
     assert counter.read_text().count("x") == 1
     assert diagnostics.qbittorrent_version("not-installed") is None
+
+
+class DummyFailedClient(DummyClient):
+    """A supervisord whose program died: old lines, then this start's own."""
+
+    def process_info(self, name: str) -> dict:
+        return {"spawnerr": "", "description": "Exited too quickly"}
+
+
+def test_a_failed_start_quotes_only_what_this_start_wrote():
+    old = "OSError: [Errno 9] Bad file descriptor\n"
+    client = DummyFailedClient(old + "this start: cannot bind port\n")
+    output = diagnostics.ProgramOutput(client, "qbittorrent")
+    sizes = {"stderr": len(old), "stdout": len(client.text)}
+    assert output.failure_reason(sizes) == "this start: cannot bind port"
+    # A stream whose size before the start is unknown is not quoted at all.
+    assert output.failure_reason({}) == "Exited too quickly"

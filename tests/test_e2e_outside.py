@@ -111,3 +111,12 @@ def test_restarts_on_an_ephemeral_port_never_see_a_listener_that_is_not_there(st
             failures.append(answer)
     assert failures == []
     assert accepting(port)
+
+
+def test_a_foreign_page_cannot_lock_the_admin_out(stack):
+    body = json.dumps({"cmd": "login", "params": {"username": "admin", "password": "guess"}})
+    for _ in range(10):
+        _, _, answer = stack.post_raw(body.encode(), content_type="text/plain",
+                                      headers={"Origin": "http://evil.example"})
+        assert json.loads(answer)["err"] == Err.REQUEST_FAILED
+    assert stack.login()

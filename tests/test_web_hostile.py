@@ -5,9 +5,10 @@ import json
 
 import pytest
 
+from plugin.auth import LOCKOUT_FAILURES
 from plugin.errors import Err
 from plugin.web import MAX_BODY
-from tests.local_server import fsi
+from tests.local_server import PASSWORD, fsi
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +144,24 @@ def test_a_password_is_never_echoed(server):
                                                      "password": "guess-1234",
                                                      "extra": "x"}})
     assert answer["err"] == Err.PARAMS and "guess-1234" not in json.dumps(answer)
+
+
+def login_from(server, origin_header: dict[str, str], password: str) -> dict:
+    body = json.dumps({"cmd": "login", "params": {"username": "admin", "password": password}})
+    return fsi(server.request("POST", body.encode(), headers={
+        "Content-Type": "text/plain", **origin_header}))
+
+
+@pytest.mark.parametrize("header", [
+    {"Origin": "http://evil.example"}, {"Origin": "null"},
+    {"Origin": "http://127.0.0.1:1"}, {"Referer": "http://evil.example/page.html"},
+    {"Origin": "http://127.0.0.1:notaport"}])
+def test_a_foreign_page_is_refused_before_any_password_check(server, header):
+    for _ in range(LOCKOUT_FAILURES + 1):
+        answer = login_from(server, header, "wrong")
+        assert answer["err"] == Err.REQUEST_FAILED and "cross-site" in answer["msg"]
+    # None of those counted: the admin's own page still logs in.
+    own = {"Origin": "http://127.0.0.1:%s" % server.port}
+    assert login_from(server, own, PASSWORD)["err"] == Err.SUCCEED
+    assert login_from(server, {"Referer": "http://127.0.0.1:%s/" % server.port},
+                      PASSWORD)["err"] == Err.SUCCEED

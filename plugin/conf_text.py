@@ -25,7 +25,8 @@ TEMPLATE_PROGRAM = "qbittorrent"
 TEMPLATE_PLUGIN = "qbittorrent-fsi"
 TEMPLATE_LISTENER = "qbittorrent-fsi-events"
 _ENV_REFERENCE = re.compile(r"%\(ENV_(\w+)\)s")
-#: Settings a program's environment never carries: a secret, and what the command names.
+#: Settings a program's environment never carries: the admin password (only a
+#: hash is kept), and what the command line names.
 _NOT_PASSED = ("password", "python", "supervisor_url")
 _HEADER = "; Written by qbittorrent-fsi from its templates; run it again to change it.\n"
 
@@ -72,7 +73,7 @@ def _values(settings: Settings) -> dict[str, str]:
     return {"FSI_HOME": str(settings.home), "FSI_PROFILE": str(settings.profile),
             "FSI_PYTHON": settings.python, "FSI_QBT_USER": settings.qbittorrent_user,
             "FSI_STOP_GRACE": str(settings.stop_grace),
-            "FSI_PROGRAM_CONF": str(settings.program_conf)}
+            "FSI_PROGRAM_CONF": str(settings.program_conf), "FSI_LOG_DIR": str(settings.log_dir)}
 
 
 def plugin_environment(settings: Settings, supervisor_url: str) -> str:

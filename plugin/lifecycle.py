@@ -8,6 +8,7 @@ than queueing behind a stop that may take minutes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import pwd
 import time
 import threading
@@ -16,6 +17,7 @@ from typing import Any, Iterator
 from supervisor.states import ProcessStates, getProcessStateDescription
 
 from plugin import diagnostics
+from plugin.autostart import AutostartChoice
 from plugin.errors import Err, FsiError
 from plugin.probes import await_exit, command_line, exited, listening, may_listen
 from plugin.program_config import ProgramConfig, ProgramSync, port_in_command
@@ -35,6 +37,8 @@ DOWN_STATES = (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL)
 #: then first waits for its Web UI (see _send_stop).
 STARTUP_WINDOW = 5
 
+log = logging.getLogger("qbittorrent_fsi")
+
 
 class QbittorrentService:
     """qBittorrent as supervisord's program ``settings.program``."""
@@ -44,12 +48,13 @@ class QbittorrentService:
                  webui: WebuiCredentials | None = None) -> None:
         self.settings = settings
         self.name = settings.program
-        self.client = client or SupervisorClient(settings.supervisor_url, settings.rpc_timeout)
+        self.client = client or SupervisorClient.for_settings(settings)
         self.config = config or ProgramConfig(settings.program_conf, settings.program)
         self.program = ProgramSync(self.config, self.client)
         self.output = diagnostics.ProgramOutput(self.client, self.name)
         self.webui = webui or WebuiCredentials.for_settings(settings)
         self.state = state or ProcessState(self.client, self.name, settings.events_socket)
+        self.choice = AutostartChoice(settings.choice_file)
         self._lock = threading.Lock()
         self._pid_port_seen: tuple[int, int] = (0, 0)
 
@@ -90,6 +95,7 @@ class QbittorrentService:
             "pid": pid,
             "port": port,
             "uptime": max(0, info["now"] - info["start"]) if up and info["start"] else 0,
+            "autostart": self.choice.get(),
         }
         stopping_for = self.state.stopping_for() if state == ProcessStates.STOPPING else None
         if stopping_for is not None:
@@ -130,6 +136,20 @@ class QbittorrentService:
         with self._exclusive():
             return self._start(port, time.monotonic() + self.settings.start_timeout)
 
+    def start_if_chosen(self) -> None:
+        """Start qBittorrent if the admin's last choice was to run it and this
+        supervisord has not started it yet (it has just started: a reboot).
+
+        Runs in a thread of its own when the plugin starts; failures are logged.
+        """
+        try:
+            info = self.state.fresh_info()
+            if self.choice.get() and info["state"] == ProcessStates.STOPPED and not info["start"]:
+                log.info("starting qBittorrent as it ran before supervisord stopped")
+                self.start()
+        except FsiError as error:
+            log.error("could not start qBittorrent as it ran before: %s", error)
+
     def restart(self) -> dict[str, Any]:
         """Stop and start again on the configured port, within one ``start_timeout``.
 
@@ -148,6 +168,7 @@ class QbittorrentService:
         with ``state: stopping`` while supervisord carries on.
         """
         with self._exclusive():
+            self.choice.set(False)
             wait = self.settings.stop_wait if wait is None else wait
             return self._stop_and_wait(time.monotonic() + wait)
 
@@ -162,6 +183,7 @@ class QbittorrentService:
             if port is None:
                 raise FsiError(Err.NO_INPUT, "no port configured yet: pass params.port")
         if info["state"] in UP_STATES and self._pid_port(info["pid"]) == port:
+            self.choice.set(True)
             return self._await_ready(port, deadline, {}, info["pid"])
         self._check_port(port)
         previous = self.config.set_port(port)  # unwritable: 9990 with nothing stopped
@@ -176,6 +198,7 @@ class QbittorrentService:
         except FsiError as error:
             self._put_back(previous, error)
             raise
+        self.choice.set(True)
         return self._await_ready(port, deadline, log_sizes, pid)
 
     def _check_port(self, port: int) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from plugin.errors import Err, FsiError
+from plugin.settings import Settings
 
 __all__ = ["Faults", "Launch", "SupervisorClient", "SupervisorFault"]
 
@@ -70,8 +71,9 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class _TimeoutTransport(SupervisorTransport):
-    def __init__(self, serverurl: str, timeout: float) -> None:
-        super().__init__(serverurl=serverurl)
+    def __init__(self, serverurl: str, timeout: float, username: str, password: str) -> None:
+        super().__init__(username=username or None, password=password or None,
+                         serverurl=serverurl)
         if serverurl.startswith("unix://"):
             self._get_connection = lambda: _UnixConnection(serverurl[7:], timeout)
         else:
@@ -88,15 +90,22 @@ class _TimeoutTransport(SupervisorTransport):
 class SupervisorClient:
     """Calls into supervisord's ``supervisor`` RPC namespace, one proxy per thread."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, username: str = "",
+                 password: str = "") -> None:
         self.url = url
         self.timeout = timeout
+        self._credentials = (username, password)
         self._local = threading.local()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "SupervisorClient":
+        return cls(settings.supervisor_url, settings.rpc_timeout, settings.supervisor_username,
+                   settings.supervisor_password)
 
     def _proxy(self) -> Any:
         proxy = getattr(self._local, "proxy", None)
         if proxy is None:
-            transport = _TimeoutTransport(self.url, self.timeout)
+            transport = _TimeoutTransport(self.url, self.timeout, *self._credentials)
             proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
             self._local.proxy = proxy
             self._local.transport = transport
@@ -205,4 +214,7 @@ def _offline_reason(url: str, exc: Exception) -> str:
         return "supervisord is not running (no listener at %s)" % url
     if isinstance(exc, OSError) and exc.errno == errno.EACCES:
         return "no permission to use the supervisord socket %s" % url
+    if isinstance(exc, xmlrpc.client.ProtocolError) and exc.errcode == 401:
+        return ("supervisord at %s wants a username and password: set "
+                "FSI_SUPERVISOR_USERNAME and FSI_SUPERVISOR_PASSWORD" % url)
     return "supervisord is not reachable at %s: %s" % (url, exc)

@@ -28,7 +28,7 @@ def prepare_home(settings: Settings, texts: ConfTexts | None = None) -> str | No
     """
     texts = texts or render(settings)
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (settings.home / "log").mkdir(mode=0o700, exist_ok=True)
+    settings.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Atomic writes: a file torn by an interruption would be kept for good,
     # since existing files are never overwritten.
     if not settings.program_conf.exists():

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 ENV_PREFIX = "FSI_"
+#: Where an installed plugin keeps its runtime directory.
+DEFAULT_HOME = Path("/var/lib/qbittorrent-fsi")
 #: The shortest stop grace accepted: below it a big session loses resume data.
 MIN_STOP_GRACE = 300
 
@@ -48,8 +50,9 @@ def _as_network(value: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    #: Runtime directory: sockets, logs, live program config, profile, secrets.
-    home: Path = Path("var")
+    #: Runtime directory: sockets, live program config, profile, secrets.
+    #: ``make`` sets ``var/`` in the checkout.
+    home: Path = DEFAULT_HOME
     #: Address and port the FSI web server listens on.
     host: str = "127.0.0.1"
     port: int = 8086
@@ -59,6 +62,11 @@ class Settings:
     program: str = "qbittorrent"
     #: Where supervisord listens; default: the unix socket in ``home``.
     supervisor_url: str = ""
+    #: The ``username``/``password`` of supervisord's ``[unix_http_server]``, if it has them.
+    supervisor_username: str = ""
+    supervisor_password: str = field(default="", repr=False)
+    #: Where supervisord writes the programs' logs; default: ``log/`` in ``home``.
+    log_dir: Path | None = None
     #: The live supervisor config file holding the qBittorrent program.
     program_conf: Path | None = None
     #: qBittorrent profile (``--profile``); seeded from a preset before first start.
@@ -98,6 +106,8 @@ class Settings:
             object.__setattr__(self, "program_conf", home / "qbittorrent.ini")
         if self.profile is None:
             object.__setattr__(self, "profile", home / "profile")
+        if self.log_dir is None:
+            object.__setattr__(self, "log_dir", home / "log")
 
     @property
     def qbittorrent_user(self) -> str:
@@ -108,6 +118,11 @@ class Settings:
     def supervisord_conf(self) -> Path:
         """The main config ``qbittorrent-fsi run`` writes for its own supervisord."""
         return self.home / "supervisord.conf"
+
+    @property
+    def choice_file(self) -> Path:
+        """Whether the admin last started or stopped qBittorrent through the plugin."""
+        return self.home / "autostart.json"
 
     @property
     def auth_file(self) -> Path:
@@ -145,6 +160,9 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "password": str,
     "program": str,
     "supervisor_url": str,
+    "supervisor_username": str,
+    "supervisor_password": str,
+    "log_dir": Path,
     "program_conf": Path,
     "profile": Path,
     "network": _as_network,

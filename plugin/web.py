@@ -7,6 +7,7 @@ raw whatever the Content-Type says (jQuery often sends form-urlencoded).
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.parse
 from typing import Any
 
@@ -124,7 +125,10 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
     if commands is None:
         auth = Authenticator(PasswordFile(settings.auth_file), settings.token_idle,
                              settings.token_max, settings.lockout_window)
-        commands = CommandTable(QbittorrentService(settings), auth)
+        service = QbittorrentService(settings)
+        commands = CommandTable(service, auth)
+        threading.Thread(target=service.start_if_chosen, name="fsi-autostart",
+                         daemon=True).start()
     app = FsiBottle()
 
     @app.post(ENDPOINT)

@@ -62,3 +62,28 @@ def test_a_renamed_program_runs_end_to_end_and_supervisorctl_agrees():
         assert not list((stack.home / "log").glob("*events*stdout*"))
     finally:
         stack.close()
+
+
+def test_the_admins_choice_survives_a_restart_of_supervisord():
+    stack = Stack().start()
+    try:
+        port = free_port()
+        assert stack.call("start", port=port)["results"]["autostart"] is True
+        stack.shutdown()
+        assert not accepting(port)
+        stack.start()
+        # No FSI call: the plugin starts qBittorrent by itself, as it was running.
+        assert wait_for(lambda: accepting(port), timeout=10)
+        assert wait_for(lambda: "RUNNING" in stack.ctl("status", "qbittorrent"), timeout=5)
+
+        assert stack.call("stop")["results"]["autostart"] is False
+        stack.shutdown()
+        stack.start()
+        assert not wait_for(lambda: accepting(port), timeout=3)
+        assert "STOPPED" in stack.ctl("status", "qbittorrent")
+        stack.login()
+        status = stack.call("status")["results"]
+        assert (status["state"], status["autostart"]) == ("stopped", False)
+        assert not accepting(port)
+    finally:
+        stack.close()

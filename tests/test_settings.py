@@ -19,7 +19,8 @@ def test_values_are_converted():
     settings = Settings.from_env({"FSI_PORT": "9000", "FSI_TOKEN_IDLE": "1.5",
                                   "FSI_NETWORK": "lan", "HOME": "/ignored"})
     assert (settings.port, settings.token_idle, settings.network) == (9000, 1.5, "lan")
-    assert settings.home == Path("var").absolute()
+    assert settings.home == Path("/var/lib/qbittorrent-fsi")
+    assert settings.log_dir == settings.home / "log"
 
 
 @pytest.mark.parametrize("env, word", [

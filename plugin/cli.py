@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import logging
 import os
@@ -11,12 +12,16 @@ from pathlib import Path
 
 from plugin.atomic import write_atomically
 from plugin.auth import PasswordFile
-from plugin.conf_text import render
+from plugin.conf_text import ProgramNames, render
 from plugin.diagnostics import QBITTORRENT_BINARY
 from plugin.errors import FsiError
-from plugin.install_conf import DEBIAN_SUPERVISOR_URL, install_conf
+from plugin.install_conf import (DEBIAN_CONF_D, DEBIAN_SUPERVISOR_URL, find_installs,
+                                 install_conf, uninstall_conf)
 from plugin.runtime import prepare_home
 from plugin.settings import Settings
+
+#: Where ``install-conf`` puts the programs' logs, one directory per install.
+DEFAULT_LOG_ROOT = Path("/var/log")
 
 
 def _settings() -> Settings:
@@ -24,6 +29,32 @@ def _settings() -> Settings:
         return Settings.from_env()
     except ValueError as exc:
         sys.exit("qbittorrent-fsi: %s" % exc)
+
+
+def _installed_settings() -> Settings:
+    """The settings of the install to act on: ``FSI_HOME`` if set, else the one
+    ``install-conf`` put into Debian's conf.d, else the default runtime directory."""
+    if "FSI_HOME" in os.environ:
+        return _settings()
+    installs = find_installs()
+    if len(installs) > 1:
+        sys.exit("qbittorrent-fsi: %d installs in %s (FSI_HOME=%s): set FSI_HOME to pick one"
+                 % (len(installs), DEBIAN_CONF_D,
+                    ", ".join(install["FSI_HOME"] for install in installs)))
+    try:
+        settings = Settings.from_env({**installs[0], **os.environ} if installs else None)
+    except ValueError as exc:
+        sys.exit("qbittorrent-fsi: %s" % exc)
+    if not settings.auth_file.exists():
+        sys.exit("qbittorrent-fsi: no install found (no %s, nothing in %s): set FSI_HOME to "
+                 "the runtime directory" % (settings.auth_file, DEBIAN_CONF_D))
+    return settings
+
+
+def _warn_root(settings: Settings) -> None:
+    if os.geteuid() == 0 and not settings.qbt_user:
+        print("qbittorrent-fsi: qBittorrent will run as root; set FSI_QBT_USER to a "
+              "system user to avoid that")
 
 
 def _supervisor_env() -> dict[str, str]:
@@ -48,9 +79,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     except (ValueError, OSError) as exc:
         sys.exit("qbittorrent-fsi: %s" % exc)
     print("qbittorrent-fsi: runtime directory %s" % settings.home)
-    if os.geteuid() == 0 and not settings.qbt_user:
-        print("qbittorrent-fsi: qBittorrent will run as root; set FSI_QBT_USER to a "
-              "system user to avoid that")
+    _warn_root(settings)
     base = "http://%s:%d/" % (settings.host, settings.port)
     print("qbittorrent-fsi: page %s" % base)
     print("qbittorrent-fsi: FSI endpoint %sinclude/index.php (POST)" % base)
@@ -64,10 +93,16 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_ctl(args: argparse.Namespace) -> None:
-    """supervisorctl against this stack's supervisord."""
-    settings = _settings()
+    """supervisorctl against this install's supervisord."""
+    settings = _installed_settings()
     ctl = shutil.which("supervisorctl", path=os.path.dirname(sys.executable)) or "supervisorctl"
-    os.execvpe(ctl, [ctl, "-c", str(settings.supervisord_conf), *args.args], _supervisor_env())
+    if settings.supervisord_conf.exists():
+        where = ["-c", str(settings.supervisord_conf)]
+    else:  # a supervisord of the admin's: its socket, with the plugin's credentials
+        where = ["-s", settings.supervisor_url]
+        if settings.supervisor_username:
+            where += ["-u", settings.supervisor_username, "-p", settings.supervisor_password]
+    os.execvpe(ctl, [ctl, *where, *args.args], _supervisor_env())
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -82,8 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_passwd(args: argparse.Namespace) -> None:
     """Set the admin password; every token issued before stops working."""
-    settings = _settings()
-    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings = _installed_settings()
     if args.stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -99,13 +133,19 @@ def cmd_passwd(args: argparse.Namespace) -> None:
 def cmd_install_conf(args: argparse.Namespace) -> None:
     """Write program snippets with absolute paths for an existing supervisord's conf.d."""
     settings = _settings()
+    if "FSI_LOG_DIR" not in os.environ:
+        # Outside the runtime directory: a missing data volume must not keep
+        # the host's supervisord from starting (it checks log directories).
+        settings = dataclasses.replace(settings, log_dir=DEFAULT_LOG_ROOT / ProgramNames
+                                       .for_settings(settings).plugin)
+    _warn_root(settings)
     texts = render(settings, args.supervisor_url)
     try:
         # The runtime directory first: conf.d must not point at a half-prepared one.
         password = prepare_home(settings, texts)
         if password:
             print("qbittorrent-fsi: admin password (shown once): %s" % password, flush=True)
-        written = install_conf(settings, texts, Path(args.dest).absolute())
+        written = install_conf(settings, texts, Path(args.dest).absolute(), args.force)
     except (ValueError, OSError, FsiError) as exc:
         sys.exit("qbittorrent-fsi: %s" % exc)
     for path in written:
@@ -114,6 +154,20 @@ def cmd_install_conf(args: argparse.Namespace) -> None:
           % (settings.home, settings.program_conf))
     print("qbittorrent-fsi: now run `supervisorctl update`; the plugin listens on "
           "http://%s:%d/" % (settings.host, settings.port))
+
+
+def cmd_uninstall_conf(args: argparse.Namespace) -> None:
+    """Stop qBittorrent gracefully and take this install's programs out of supervisord."""
+    settings = _installed_settings()
+    try:
+        removed = uninstall_conf(settings, Path(args.dest).absolute(), args.purge)
+    except (ValueError, OSError, FsiError) as exc:
+        sys.exit("qbittorrent-fsi: %s" % exc)
+    for path in removed:
+        print("qbittorrent-fsi: removed %s" % path)
+    if not args.purge:
+        print("qbittorrent-fsi: kept %s (qBittorrent's profile and settings); --purge "
+              "removes it" % settings.home)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,7 +186,14 @@ def main(argv: list[str] | None = None) -> None:
                          help="the supervisor include directory, e.g. /etc/supervisor/conf.d")
     install.add_argument("--supervisor-url", default=DEBIAN_SUPERVISOR_URL,
                          help="that supervisord's RPC socket (default: %(default)s, Debian's)")
+    install.add_argument("--force", action="store_true",
+                         help="replace another install's snippets of the same names")
     install.set_defaults(func=cmd_install_conf)
+    uninstall = sub.add_parser("uninstall-conf", help=cmd_uninstall_conf.__doc__)
+    uninstall.add_argument("--dest", required=True, help="where install-conf wrote them")
+    uninstall.add_argument("--purge", action="store_true",
+                           help="also remove the runtime directory and the logs")
+    uninstall.set_defaults(func=cmd_uninstall_conf)
     args = parser.parse_args(argv)
     args.func(args)
 

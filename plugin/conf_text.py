@@ -28,7 +28,7 @@ _ENV_REFERENCE = re.compile(r"%\(ENV_(\w+)\)s")
 #: Settings a program's environment never carries: the admin password (only a
 #: hash is kept), and what the command line names.
 _NOT_PASSED = ("password", "python", "supervisor_url")
-_HEADER = "; Written by qbittorrent-fsi from its templates; run it again to change it.\n"
+HEADER = "; Written by qbittorrent-fsi from its templates; run it again to change it.\n"
 
 
 def template(name: str) -> str:
@@ -122,7 +122,7 @@ def render(settings: Settings, supervisor_url: str | None = None) -> ConfTexts:
                                    names.plugin), environment),
         _renamed(cut_section(main, listener), "eventlistener", TEMPLATE_LISTENER,
                  names.listener)))
-    return ConfTexts(program=_HEADER + expand_env(program, values),
-                     plugin=_HEADER + expand_env(plugin, values),
-                     supervisord=_HEADER + expand_env(
+    return ConfTexts(program=HEADER + expand_env(program, values),
+                     plugin=HEADER + expand_env(plugin, values),
+                     supervisord=HEADER + expand_env(
                          without_sections(main, {server, listener}) + "\n" + plugin, values))

@@ -21,7 +21,9 @@ from plugin.autostart import AutostartChoice
 from plugin.errors import Err, FsiError
 from plugin.probes import await_exit, command_line, exited, listening, may_listen
 from plugin.program_config import ProgramConfig, ProgramSync, port_in_command
-from plugin.qbt_profile import WebuiCredentials, profile_log
+from plugin.conf_text import PRESETS, template
+from plugin.qbt_profile import (WebuiCredentials, hand_profile_to_user, profile_config,
+                                 profile_log, seed_preset)
 from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
 from plugin.settings import Settings
 from plugin.state_cache import ProcessState
@@ -192,7 +194,12 @@ class QbittorrentService:
             self.program.sync(port_changed=previous is not None)
             if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
                 self._stop_and_wait(deadline)
-            self.webui.apply()  # qBittorrent is stopped here: its config may be edited
+            # qBittorrent is stopped here: its config may be edited. A profile
+            # deleted behind its back gets the preset before anything else.
+            if seed_preset(profile_config(self.settings.profile),
+                           template(PRESETS[self.settings.network])):
+                hand_profile_to_user(self.settings)
+            self.webui.apply()
             log_sizes = self.output.sizes()
             pid = self._launch()
         except FsiError as error:

@@ -16,15 +16,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import pwd
 import re
 import secrets
+import stat
 import threading
 from pathlib import Path
 from typing import Any
 
 from plugin.atomic import write_atomically
 from plugin.errors import Err, FsiError
-from plugin.ini_text import decode, encode, read_value, write_values
+from plugin.ini_text import decode, encode, read_value, section_name, write_values
 from plugin.settings import Settings
 
 DEFAULT_USERNAME = "admin"
@@ -140,3 +143,87 @@ class WebuiCredentials:
         except OSError as exc:
             raise FsiError(Err.SAVE, "cannot write %s: %s"
                            % (self.store, exc.strerror or exc)) from None
+
+
+def preset_values(preset: str) -> dict[str, dict[str, str]]:
+    """The ``key=value`` settings of a preset, by section (comments left out)."""
+    values: dict[str, dict[str, str]] = {}
+    section = None
+    for line in preset.splitlines():
+        opened = section_name(line)
+        if opened is not None:
+            section = opened
+        elif section is not None and "=" in line and not line.lstrip().startswith((";", "#")):
+            key, value = line.split("=", 1)
+            values.setdefault(section, {})[key.strip()] = value.strip()
+    return values
+
+
+def seed_preset(config: Path, preset: str) -> bool:
+    """Add each setting of ``preset`` that qBittorrent's ``config`` lacks; True if it wrote.
+
+    A new or deleted profile gets the whole preset before anything else is
+    written into it; a setting qBittorrent or an admin has set is kept.
+    """
+    try:
+        text = decode(config.read_bytes())
+    except FileNotFoundError:
+        text = ""
+    edited = text
+    for section, values in preset_values(preset).items():
+        missing = {key: value for key, value in values.items()
+                   if read_value(edited, section, key) is None}
+        if missing:
+            edited = write_values(edited, section, missing)
+    if edited == text:
+        return False
+    try:
+        config.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomically(config, encode(edited), 0o600)
+    except OSError as exc:
+        raise FsiError(Err.SAVE, "cannot write qBittorrent's config %s: %s"
+                       % (config, exc.strerror or exc)) from None
+    return True
+
+
+def hand_profile_to_user(settings: Settings) -> None:
+    """Let qBittorrent, run as ``FSI_QBT_USER``, reach and own its profile.
+
+    The runtime directory becomes 0711 (others may pass through it but not
+    list it; the password file, socket and logs keep their own 0600/0700).
+    """
+    if not settings.qbt_user:
+        return
+    try:
+        user = pwd.getpwnam(settings.qbt_user)
+    except KeyError:
+        raise ValueError("FSI_QBT_USER=%s: no such user" % settings.qbt_user) from None
+    if user.pw_uid == os.geteuid():
+        return
+    if os.geteuid() != 0:
+        raise ValueError("FSI_QBT_USER=%s needs supervisord to run as root (or as that user)"
+                         % settings.qbt_user)
+    settings.home.chmod(0o711)
+    for path in [settings.profile, *settings.profile.rglob("*")]:
+        _hand_over(path, user.pw_uid, user.pw_gid)
+
+
+def _hand_over(path: Path, uid: int, gid: int) -> None:
+    """chown one profile entry to qBittorrent's user, unless it may name a file elsewhere.
+
+    That user owns the profile, so it can plant entries in it before the next
+    run: a symlink, or (with ``fs.protected_hardlinks=0``) a hardlink to a
+    root-owned file such as /etc/shadow. Those are never handed over; the
+    checks and the chown go through one descriptor, so the entry cannot be
+    swapped in between.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return  # a symlink (ELOOP), a socket, or gone: qBittorrent needs none of them
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != uid and (not stat.S_ISREG(info.st_mode) or info.st_nlink == 1):
+            os.fchown(fd, uid, gid)
+    finally:
+        os.close(fd)

@@ -181,6 +181,11 @@ class SupervisorClient:
     def supervisor_version(self) -> str:
         return self._method("getSupervisorVersion")
 
+    def remove_group(self, name: str) -> None:
+        """Stop a group's processes and forget the group (as ``supervisorctl update`` does
+        for a removed one)."""
+        self._multicall(("stopProcessGroup", name, True), ("removeProcessGroup", name))
+
     def config_info(self, name: str) -> dict[str, Any]:
         """The process' config as supervisord last parsed it ({} when it has none)."""
         return next((config for config in self._method("getAllConfigInfo")

@@ -11,7 +11,8 @@ from plugin import cli
 from plugin.conf_text import render
 from plugin.auth import Authenticator, PasswordFile
 from plugin.errors import FsiError
-from plugin.runtime import _hand_profile_to_user, prepare_home
+from plugin.qbt_profile import hand_profile_to_user
+from plugin.runtime import prepare_home
 from plugin.settings import Settings
 
 
@@ -90,7 +91,7 @@ def test_the_profile_is_handed_over_but_no_planted_link_out_of_it(tmp_path):
     (config / "qBittorrent.conf").write_text("[Preferences]\n")
     os.link(outside, settings.profile / "planted-hardlink")
     (settings.profile / "planted-symlink").symlink_to(outside)
-    _hand_profile_to_user(settings)
+    hand_profile_to_user(settings)
     nobody = pwd.getpwnam("nobody").pw_uid
     for path in (settings.profile, config, config / "qBittorrent.conf"):
         assert path.stat().st_uid == nobody, path

@@ -6,7 +6,8 @@ import hashlib
 import stat
 
 from plugin.ini_text import read_value, write_values
-from plugin.qbt_profile import PASSWORD_KEY, USERNAME_KEY, WebuiCredentials, password_hash
+from plugin.qbt_profile import (PASSWORD_KEY, USERNAME_KEY, WebuiCredentials, password_hash,
+                                 seed_preset)
 
 CONF = """[BitTorrent]
 Session\\DHTEnabled=false
@@ -66,3 +67,20 @@ def test_apply_writes_once_and_survives_qbittorrent_rewriting_its_file(tmp_path)
                                  "applied": False}
     assert credentials.apply() is True
     assert read_value(config.read_text(), "Preferences", USERNAME_KEY) == "nas-admin"
+
+
+def test_the_preset_fills_in_what_a_config_lacks_and_keeps_what_it_has(tmp_path):
+    config = tmp_path / "qBittorrent.conf"
+    preset = "; comment\n[BitTorrent]\nSession\\DHTEnabled=false\n[Preferences]\nWebUI\\Address=127.0.0.1\n"
+    config.write_bytes(b"[Preferences]\nWebUI\\Address=*\nWebUI\\Username=admin\nNote=caf\xe9\n")
+    assert seed_preset(config, preset)
+    text = config.read_bytes()
+    assert b"Session\\DHTEnabled=false" in text and b"WebUI\\Address=*" in text
+    assert b"Note=caf\xe9" in text  # a byte that is not UTF-8 survives the edit
+    assert not seed_preset(config, preset)
+
+
+def test_a_missing_profile_gets_the_whole_preset(tmp_path):
+    config = tmp_path / "profile" / "qBittorrent" / "config" / "qBittorrent.conf"
+    assert seed_preset(config, "[LegalNotice]\nAccepted=true\n")
+    assert config.read_text() == "[LegalNotice]\nAccepted=true\n"

@@ -16,7 +16,7 @@ from plugin.conf_text import ProgramNames, render
 from plugin.diagnostics import QBITTORRENT_BINARY
 from plugin.errors import FsiError
 from plugin.install_conf import (DEBIAN_CONF_D, DEBIAN_SUPERVISOR_URL, find_installs,
-                                 install_conf, uninstall_conf)
+                                 install_conf, refuse_foreign, uninstall_conf)
 from plugin.runtime import prepare_home
 from plugin.settings import Settings
 
@@ -31,15 +31,15 @@ def _settings() -> Settings:
         sys.exit("qbittorrent-fsi: %s" % exc)
 
 
-def _installed_settings() -> Settings:
+def _installed_settings(conf_d: Path) -> Settings:
     """The settings of the install to act on: ``FSI_HOME`` if set, else the one
-    ``install-conf`` put into Debian's conf.d, else the default runtime directory."""
+    ``install-conf`` put into ``conf_d``, else the default runtime directory."""
     if "FSI_HOME" in os.environ:
         return _settings()
-    installs = find_installs()
+    installs = find_installs(conf_d)
     if len(installs) > 1:
         sys.exit("qbittorrent-fsi: %d installs in %s (FSI_HOME=%s): set FSI_HOME to pick one"
-                 % (len(installs), DEBIAN_CONF_D,
+                 % (len(installs), conf_d,
                     ", ".join(install["FSI_HOME"] for install in installs)))
     try:
         settings = Settings.from_env({**installs[0], **os.environ} if installs else None)
@@ -47,7 +47,7 @@ def _installed_settings() -> Settings:
         sys.exit("qbittorrent-fsi: %s" % exc)
     if not settings.auth_file.exists():
         sys.exit("qbittorrent-fsi: no install found (no %s, nothing in %s): set FSI_HOME to "
-                 "the runtime directory" % (settings.auth_file, DEBIAN_CONF_D))
+                 "the runtime directory" % (settings.auth_file, conf_d))
     return settings
 
 
@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_ctl(args: argparse.Namespace) -> None:
     """supervisorctl against this install's supervisord."""
-    settings = _installed_settings()
+    settings = _installed_settings(args.conf_d)
     ctl = shutil.which("supervisorctl", path=os.path.dirname(sys.executable)) or "supervisorctl"
     if settings.supervisord_conf.exists():
         where = ["-c", str(settings.supervisord_conf)]
@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_passwd(args: argparse.Namespace) -> None:
     """Set the admin password; every token issued before stops working."""
-    settings = _installed_settings()
+    settings = _installed_settings(args.conf_d)
     if args.stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -140,12 +140,15 @@ def cmd_install_conf(args: argparse.Namespace) -> None:
                                        .for_settings(settings).plugin)
     _warn_root(settings)
     texts = render(settings, args.supervisor_url)
+    dest = Path(args.dest).absolute()
     try:
+        if not args.force:
+            refuse_foreign(settings, dest)  # before anything is written
         # The runtime directory first: conf.d must not point at a half-prepared one.
         password = prepare_home(settings, texts)
         if password:
             print("qbittorrent-fsi: admin password (shown once): %s" % password, flush=True)
-        written = install_conf(settings, texts, Path(args.dest).absolute(), args.force)
+        written = install_conf(settings, texts, dest, args.force)
     except (ValueError, OSError, FsiError) as exc:
         sys.exit("qbittorrent-fsi: %s" % exc)
     for path in written:
@@ -158,7 +161,9 @@ def cmd_install_conf(args: argparse.Namespace) -> None:
 
 def cmd_uninstall_conf(args: argparse.Namespace) -> None:
     """Stop qBittorrent gracefully and take this install's programs out of supervisord."""
-    settings = _installed_settings()
+    settings = _installed_settings(Path(args.dest))
+    if args.supervisor_url:
+        settings = dataclasses.replace(settings, supervisor_url=args.supervisor_url)
     try:
         removed = uninstall_conf(settings, Path(args.dest).absolute(), args.purge)
     except (ValueError, OSError, FsiError) as exc:
@@ -177,8 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("serve", help=cmd_serve.__doc__).set_defaults(func=cmd_serve)
     ctl = sub.add_parser("ctl", help=cmd_ctl.__doc__)
     ctl.add_argument("args", nargs=argparse.REMAINDER)
-    ctl.set_defaults(func=cmd_ctl)
     passwd = sub.add_parser("passwd", help=cmd_passwd.__doc__)
+    for finder in (ctl, passwd):
+        finder.add_argument("--conf-d", type=Path, default=DEBIAN_CONF_D,
+                            help="where to look for an install without FSI_HOME "
+                                 "(default: %(default)s)")
+    ctl.set_defaults(func=cmd_ctl)
     passwd.add_argument("--stdin", action="store_true", help="read the password from stdin")
     passwd.set_defaults(func=cmd_passwd)
     install = sub.add_parser("install-conf", help=cmd_install_conf.__doc__)
@@ -191,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     install.set_defaults(func=cmd_install_conf)
     uninstall = sub.add_parser("uninstall-conf", help=cmd_uninstall_conf.__doc__)
     uninstall.add_argument("--dest", required=True, help="where install-conf wrote them")
+    uninstall.add_argument("--supervisor-url",
+                           help="that supervisord's RPC socket (default: the install's own)")
     uninstall.add_argument("--purge", action="store_true",
                            help="also remove the runtime directory and the logs")
     uninstall.set_defaults(func=cmd_uninstall_conf)

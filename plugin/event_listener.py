@@ -52,16 +52,25 @@ def _listen(path: Path) -> socket.socket:
     return server
 
 
+def _try_listen(path: Path) -> socket.socket | None:
+    """The listening socket, or None while its directory is missing (an unmounted data
+    volume): the listener keeps answering supervisord and tries again on the next event."""
+    try:
+        return _listen(path)
+    except OSError:
+        return None
+
+
 def run_listener(path: Path, stdin: BinaryIO, stdout: BinaryIO) -> None:
     """Serve events until supervisord closes our stdin."""
-    server = _listen(path)
+    server = _try_listen(path)
     clients: list[socket.socket] = []
     stdout.write(READY)
     stdout.flush()
     try:
         while True:
-            readable, _, _ = select.select([stdin, server], [], [])
-            if server in readable:
+            readable, _, _ = select.select([stdin] + ([server] if server else []), [], [])
+            if server is not None and server in readable:
                 client, _ = server.accept()
                 client.settimeout(SEND_TIMEOUT)
                 clients.append(client)
@@ -82,11 +91,14 @@ def run_listener(path: Path, stdin: BinaryIO, stdout: BinaryIO) -> None:
                     client.close()
             stdout.write(RESULT_OK_READY)
             stdout.flush()
+            if server is None:
+                server = _try_listen(path)
     finally:
         for client in clients:
             client.close()
         # The socket file stays: a listener started meanwhile may own it already.
-        server.close()
+        if server is not None:
+            server.close()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from supervisor.states import ProcessStates
 import plugin
 from plugin.atomic import write_atomically
 from plugin.conf_text import CONF_DIR, ConfTexts, ProgramNames
+from plugin.errors import FsiError
 from plugin.ownership import exposed_paths, take_back
 from plugin.program_config import ProgramConfig
 from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
@@ -64,7 +65,8 @@ def find_installs(dest: Path = DEBIAN_CONF_D) -> list[dict[str, str]]:
     return [environment for environment in found if environment is not None]
 
 
-def _refuse_foreign(settings: Settings, dest: Path) -> None:
+def refuse_foreign(settings: Settings, dest: Path) -> None:
+    """ValueError when ``dest`` holds another install's snippets of the same names."""
     plugin_conf, link = snippet_paths(settings, dest)
     if plugin_conf.exists():
         theirs = (snippet_environment(plugin_conf) or {}).get("FSI_HOME")
@@ -84,11 +86,11 @@ def install_conf(settings: Settings, texts: ConfTexts, dest: Path,
     A live program config that exists already keeps its Web UI port.
     """
     if not force:
-        _refuse_foreign(settings, dest)
+        refuse_foreign(settings, dest)
     dest.mkdir(parents=True, exist_ok=True)
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     live = ProgramConfig(settings.program_conf, settings.program)
-    port = live.port() if settings.program_conf.exists() else None
+    port = _live_port(live)
     write_atomically(settings.program_conf, texts.program.encode(), 0o644)
     if port is not None:
         live.set_port(port)
@@ -99,6 +101,16 @@ def install_conf(settings: Settings, texts: ConfTexts, dest: Path,
     write_atomically(plugin_conf, texts.plugin.encode(), 0o600)
     secure(settings, dest)
     return [plugin_conf, link]
+
+
+def _live_port(live: ProgramConfig) -> int | None:
+    """The port the live program config names, if it is there and names this program."""
+    if not live.path.exists():
+        return None
+    try:
+        return live.port()
+    except FsiError:
+        return None  # written for another program name: the template's port it is
 
 
 def secure(settings: Settings, dest: Path) -> None:

@@ -24,9 +24,12 @@ def writable_by(path: Path, uid: int, gids: set[int]) -> bool:
     """Whether ``uid`` (in groups ``gids``) may change ``path`` itself or what it holds.
 
     Ownership counts whatever the mode (an owner may chmod); a sticky
-    directory (/tmp) lets others add entries but not replace ours.
+    directory (/tmp) lets others add entries but not replace ours; a
+    symlink is only as safe as its directory.
     """
     info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return False  # a link cannot be changed, only replaced through its directory
     if info.st_uid == uid:
         return True
     if stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:

@@ -48,6 +48,37 @@ def accepting(port: int) -> bool:
     return listening(port)
 
 
+def terminate(process: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM a process of the test's own and reap it; SIGKILL if it takes too long."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def kill_processes_of(home: Path) -> None:
+    """SIGKILL every process that runs from ``home``: with ``FSI_HOME=<home>`` in its
+    environment, or ``home`` in its command line (qBittorrent's ``--profile``).
+
+    supervisord puts its children in process groups of their own, so they
+    are found by what they carry instead; ``home`` is a fresh temp directory.
+    """
+    marker = ("FSI_HOME=%s" % home).encode()
+    path = str(home).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0") or \
+                    path in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def wait_for(check, timeout: float = 15.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,13 +146,8 @@ class Stack:
 
     def shutdown(self) -> None:
         """Stop supervisord (and so qBittorrent and the plugin), keeping the runtime directory."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            terminate(self.process)
         self.output.close()
 
     def close(self) -> None:
@@ -130,20 +156,8 @@ class Stack:
         shutil.rmtree(self.home, ignore_errors=True)
 
     def _kill_leftovers(self) -> None:
-        """SIGKILL whatever still runs with this stack's FSI_HOME (after a killed supervisord).
-
-        supervisord puts its children in process groups of their own, so
-        they are found by the environment they inherited instead.
-        """
-        marker = ("FSI_HOME=%s" % self.home).encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    os.kill(int(entry.name), signal.SIGKILL)
-            except OSError:
-                pass
+        """SIGKILL whatever still runs from this stack's home (after a killed supervisord)."""
+        kill_processes_of(self.home)
 
     # -- talking to the plugin --------------------------------------------
 

@@ -15,7 +15,7 @@ import pytest
 from plugin.conf_text import render
 from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService
-from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
+from plugin.rpc_client import Faults, SupervisorClient
 from plugin.qbt_profile import profile_config
 from tests.stack import Stack, accepting, free_port, wait_for
 

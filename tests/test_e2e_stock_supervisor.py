@@ -1,7 +1,7 @@
-"""End to end: the plugin inside a stock supervisord that is not ours.
+"""End to end: the plugin inside Debian's own supervisord, which is not ours.
 
-The main config is written here like Debian's /etc/supervisor/supervisord.conf
-(``[include] files = conf.d/*.conf``); the programs come from
+Debian's ``supervisor`` package runs from its own main config (paths moved
+into a temp root, see tests/debian_supervisor.py); the programs come from
 ``qbittorrent-fsi install-conf --dest conf.d``; supervisord runs with no
 FSI_* variable in its environment. FSI and supervisorctl must agree.
 """
@@ -9,85 +9,25 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.stack import Stack, accepting, free_port, wait_for
-
-BIN = Path(sys.executable).parent
-
-MAIN_CONFIG = """\
-; supervisor config file (as Debian ships it, with paths in a temp dir)
-[unix_http_server]
-file={root}/supervisor.sock
-chmod=0700
-
-[supervisord]
-logfile={root}/supervisord.log
-pidfile={root}/supervisord.pid
-childlogdir={root}
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-[supervisorctl]
-serverurl=unix://{root}/supervisor.sock
-
-[include]
-files = conf.d/*.conf
-"""
-
-
-class StockSupervisorStack(Stack):
-    """Stack's HTTP helpers, with supervisord started from a stock main config."""
-
-    def start(self) -> "StockSupervisorStack":
-        self.root = self.home / "etc"
-        self.root.mkdir()
-        self.main_config = self.root / "supervisord.conf"
-        self.main_config.write_text(MAIN_CONFIG.format(root=self.root))
-        self.env["FSI_HOME"] = str(self.home / "fsi")
-        install = subprocess.run(
-            [str(BIN / "qbittorrent-fsi"), "install-conf", "--dest", str(self.root / "conf.d"),
-             "--supervisor-url", "unix://%s/supervisor.sock" % self.root],
-            env=self.env, capture_output=True, text=True, timeout=60)
-        assert install.returncode == 0, install.stderr
-        stock_env = {k: v for k, v in self.env.items() if not k.startswith("FSI_")}
-        self.output = open(self.home / "run.out", "wb")
-        self.process = subprocess.Popen(
-            [str(BIN / "supervisord"), "-n", "-c", str(self.main_config)], env=stock_env,
-            stdout=self.output, stderr=subprocess.STDOUT)
-        if not wait_for(lambda: accepting(self.port) or self.process.poll() is not None):
-            raise RuntimeError("the plugin did not come up: %s" % self.log())
-        return self
-
-    @property
-    def program_conf(self) -> Path:
-        return self.home / "fsi" / "qbittorrent.ini"
-
-    def ctl(self, *args: str) -> str:
-        result = subprocess.run([str(BIN / "supervisorctl"), "-c", str(self.main_config), *args],
-                                env={k: v for k, v in self.env.items()
-                                     if not k.startswith("FSI_")},
-                                capture_output=True, text=True, timeout=60)
-        return result.stdout + result.stderr
+from tests.debian_supervisor import DebianSupervisor, EmbeddedStack
+from tests.stack import accepting, free_port, wait_for
 
 
 @pytest.fixture(scope="module")
 def stock():
-    running = StockSupervisorStack().start()
+    running = EmbeddedStack(DebianSupervisor().start()).start()
     yield running
     running.close()
 
 
-def ctl_state(stock: StockSupervisorStack) -> str:
+def ctl_state(stock: EmbeddedStack) -> str:
     return stock.ctl("status", "qbittorrent").split()[1]
 
 
-def both_say(stock: StockSupervisorStack, state: str) -> bool:
+def both_say(stock: EmbeddedStack, state: str) -> bool:
     """supervisorctl and FSI status report ``state`` (after supervisord's startsecs)."""
     if not wait_for(lambda: ctl_state(stock) == state.upper(), timeout=15):
         return False
@@ -95,9 +35,9 @@ def both_say(stock: StockSupervisorStack, state: str) -> bool:
 
 
 def test_the_snippets_hold_absolute_paths_only(stock):
-    for snippet in (stock.root / "conf.d").iterdir():
+    for snippet in stock.supervisor.conf_d.iterdir():
         assert "ENV_" not in snippet.read_text(), snippet
-    assert (stock.root / "conf.d" / "qbittorrent.conf").resolve() == stock.program_conf
+    assert (stock.supervisor.conf_d / "qbittorrent.conf").resolve() == stock.program_conf
 
 
 def test_fsi_and_supervisorctl_agree(stock):

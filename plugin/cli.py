@@ -139,7 +139,8 @@ def cmd_install_conf(args: argparse.Namespace) -> None:
         settings = dataclasses.replace(settings, log_dir=DEFAULT_LOG_ROOT / ProgramNames
                                        .for_settings(settings).plugin)
     _warn_root(settings)
-    texts = render(settings, args.supervisor_url)
+    texts = render(settings, args.supervisor_url or (
+        settings.supervisor_url if "FSI_SUPERVISOR_URL" in os.environ else DEBIAN_SUPERVISOR_URL))
     dest = Path(args.dest).absolute()
     try:
         if not args.force:
@@ -193,8 +194,9 @@ def main(argv: list[str] | None = None) -> None:
     install = sub.add_parser("install-conf", help=cmd_install_conf.__doc__)
     install.add_argument("--dest", required=True,
                          help="the supervisor include directory, e.g. /etc/supervisor/conf.d")
-    install.add_argument("--supervisor-url", default=DEBIAN_SUPERVISOR_URL,
-                         help="that supervisord's RPC socket (default: %(default)s, Debian's)")
+    install.add_argument("--supervisor-url",
+                         help="that supervisord's RPC socket (default: FSI_SUPERVISOR_URL, "
+                              "else Debian's %s)" % DEBIAN_SUPERVISOR_URL)
     install.add_argument("--force", action="store_true",
                          help="replace another install's snippets of the same names")
     install.set_defaults(func=cmd_install_conf)

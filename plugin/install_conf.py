@@ -141,18 +141,19 @@ def secure(settings: Settings, dest: Path) -> None:
 def uninstall_conf(settings: Settings, dest: Path, purge: bool = False) -> list[Path]:
     """Stop qBittorrent gracefully, take this install's snippets out of ``dest`` and out
     of supervisord; with ``purge`` the runtime directory too. Returns what was removed."""
-    client = SupervisorClient.for_settings(settings)
-    names = ProgramNames.for_settings(settings)
-    _stop_gracefully(client, names.qbittorrent, settings.stop_grace)
-    removed = []
-    for path in snippet_paths(settings, dest):
-        if path.is_symlink() or path.exists():
+    snippets = [path for path in snippet_paths(settings, dest)
+                if path.is_symlink() or path.exists()]
+    if snippets:  # else supervisord has nothing of this install to drop
+        client = SupervisorClient.for_settings(settings)
+        names = ProgramNames.for_settings(settings)
+        _stop_gracefully(client, names.qbittorrent, settings.stop_grace)
+        for path in snippets:
             path.unlink()
-            removed.append(path)
-    _, _, gone = client.reload_config()
-    for group in (names.qbittorrent, names.plugin, names.listener):
-        if group in gone:
-            client.remove_group(group)
+        _, _, gone = client.reload_config()
+        for group in (names.qbittorrent, names.plugin, names.listener):
+            if group in gone:
+                client.remove_group(group)
+    removed = list(snippets)
     if purge:
         for path in (settings.home, settings.log_dir):
             if path.exists():

@@ -17,6 +17,7 @@ from plugin.diagnostics import QBITTORRENT_BINARY
 from plugin.errors import FsiError
 from plugin.install_conf import (DEBIAN_CONF_D, DEBIAN_SUPERVISOR_URL, find_installs,
                                  install_conf, refuse_foreign, uninstall_conf)
+from plugin.parent import die_with_parent
 from plugin.runtime import prepare_home
 from plugin.settings import Settings
 
@@ -107,6 +108,9 @@ def cmd_ctl(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Serve the FSI endpoint with waitress (what supervisord runs)."""
+    # Before anything else: a plugin outliving a killed supervisord would keep
+    # the next supervisord's plugin off the port.
+    die_with_parent()
     from plugin.server import create_server
     from plugin.web import create_app
 

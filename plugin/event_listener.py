@@ -8,6 +8,8 @@ unix stream socket ``SOCKET``. The plugin keeps its status cache only while
 it holds that connection and events (``TICK_5`` at least) keep coming: when
 supervisord goes away, the listener's stdin hits EOF, the listener exits,
 the connection closes and the plugin falls back to asking supervisord.
+Should that EOF not come (another process holding the pipe's other end),
+supervisord's death still ends it (:mod:`plugin.parent`).
 
 It imports only the standard library: it runs for as long as supervisord
 does, and ``supervisor.childutils`` alone would double its memory.
@@ -20,6 +22,8 @@ import socket
 import sys
 from pathlib import Path
 from typing import BinaryIO
+
+from plugin.parent import die_with_parent
 
 #: How long a send to one slow plugin may block before that plugin is dropped
 #: (it reconnects and re-reads the state, so dropping it never loses truth).
@@ -102,4 +106,5 @@ def run_listener(path: Path, stdin: BinaryIO, stdout: BinaryIO) -> None:
 
 
 if __name__ == "__main__":
+    die_with_parent()
     run_listener(Path(sys.argv[1]), sys.stdin.buffer, sys.stdout.buffer)

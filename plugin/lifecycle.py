@@ -3,7 +3,10 @@
 supervisord owns the process; this module only asks it to act and reads its
 answers. Lifecycle operations (start, stop, restart) are serialized by one
 lock: a request that cannot get it within ``busy_wait`` answers 9992 rather
-than queueing behind a stop that may take minutes.
+than queueing behind a stop that may take minutes. A qBittorrent that a
+dead supervisord left running on the profile (:mod:`plugin.orphans`) is
+stopped first; until it is gone, status reports it and lifecycle requests
+answer 9992.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from supervisor.states import ProcessStates, getProcessStateDescription
 from plugin import diagnostics
 from plugin.autostart import AutostartChoice
 from plugin.errors import Err, FsiError
+from plugin.orphans import Orphan, OrphanStopper
 from plugin.probes import await_exit, command_line, exited, listening, may_listen
 from plugin.program_config import ProgramConfig, ProgramSync, port_in_command
 from plugin.conf_text import PRESETS, template
@@ -38,6 +42,9 @@ DOWN_STATES = (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL)
 #: How long after its start qBittorrent may still be starting up (seconds): a stop
 #: then first waits for its Web UI (see _send_stop).
 STARTUP_WINDOW = 5
+
+#: How long past the stop grace a start at boot waits for a busy plugin.
+BUSY_RETRY_MARGIN = 60
 
 log = logging.getLogger("qbittorrent_fsi")
 
@@ -59,10 +66,16 @@ class QbittorrentService:
         self.choice = AutostartChoice(settings.choice_file)
         self._lock = threading.Lock()
         self._pid_port_seen: tuple[int, int] = (0, 0)
+        self.orphans = OrphanStopper(settings.profile, settings.stop_grace,
+                                     self._supervised_pid)
+        self.orphans.search_in_background()
 
     # -- queries ---------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        orphan = self.orphans.current()
+        if orphan is not None:
+            return self._describe_orphan(orphan)
         return self._describe(self.state.info())
 
     def log_tail(self, source: str, lines: int) -> list[str]:
@@ -106,6 +119,23 @@ class QbittorrentService:
             result["error"] = info["spawnerr"]
         return result
 
+    def _describe_orphan(self, orphan: Orphan) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "running": False,
+            "state": "stopping",
+            "pid": orphan.pid,
+            "port": orphan.port,
+            "uptime": 0,
+            "stopping_for": round(time.monotonic() - orphan.since, 1),
+            "orphan": True,
+        }
+        if orphan.error:
+            result["error"] = orphan.error
+        return result
+
+    def _supervised_pid(self) -> int | None:
+        return self.client.process_info(self.name)["pid"] or None
+
     def _pid_port(self, pid: int) -> int | None:
         """The port a live process was started with, from its own command line."""
         known = self._pid_port_seen
@@ -123,12 +153,24 @@ class QbittorrentService:
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
+        """One start/stop at a time, and none while an orphan still holds the profile."""
         if not self._lock.acquire(timeout=self.settings.busy_wait):
             raise FsiError(Err.BUSY, "another start/stop is in progress, try again shortly")
         try:
+            self._refuse_while_orphaned()
             yield
         finally:
             self._lock.release()
+
+    def _refuse_while_orphaned(self) -> None:
+        orphan = self.orphans.current()
+        if orphan is not None:
+            # A start now would rewrite the port for a qBittorrent that cannot
+            # run: the orphan holds the profile (one instance per profile).
+            raise FsiError(Err.BUSY, "qBittorrent pid %d, left running by a supervisord that "
+                           "died, %s" % (orphan.pid, orphan.error or "is stopping (saving "
+                                         "resume data); try again once status says stopped"),
+                           self._describe_orphan(orphan))
 
     def start(self, port: int | None = None) -> dict[str, Any]:
         """Start qBittorrent on ``port`` (default: the configured one); return status.
@@ -142,15 +184,24 @@ class QbittorrentService:
         """Start qBittorrent if the admin's last choice was to run it and this
         supervisord has not started it yet (it has just started: a reboot).
 
-        Runs in a thread of its own when the plugin starts; failures are logged.
+        Runs in a thread of its own when the plugin starts; waits out another
+        start or stop (or a qBittorrent a dead supervisord left running, which
+        is stopping), and logs a failure.
         """
-        try:
-            info = self.state.fresh_info()
-            if self.choice.get() and info["state"] == ProcessStates.STOPPED and not info["start"]:
-                log.info("starting qBittorrent as it ran before supervisord stopped")
-                self.start()
-        except FsiError as error:
-            log.error("could not start qBittorrent as it ran before: %s", error)
+        deadline = time.monotonic() + self.settings.stop_grace + BUSY_RETRY_MARGIN
+        while True:
+            try:
+                info = self.state.fresh_info()
+                if self.choice.get() and info["state"] == ProcessStates.STOPPED \
+                        and not info["start"]:
+                    log.info("starting qBittorrent as it ran before supervisord stopped")
+                    self.start()
+                return
+            except FsiError as error:
+                if error.code != Err.BUSY or time.monotonic() > deadline:
+                    log.error("could not start qBittorrent as it ran before: %s", error)
+                    return
+            time.sleep(1)
 
     def restart(self) -> dict[str, Any]:
         """Stop and start again on the configured port, within one ``start_timeout``.

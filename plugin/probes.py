@@ -35,19 +35,36 @@ def await_exit(pid: int, deadline: float) -> None:
     except OSError:
         return  # gone already, or a kernel without pidfds: the callers poll anyway
     try:
-        poller = select.poll()  # not select(): that cannot take an fd above 1023
-        poller.register(fd, select.POLLIN)
-        poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
+        await_pidfd(fd, deadline)
     finally:
         os.close(fd)
 
 
-def command_line(pid: int) -> bytes | None:
-    """The command line of a live process, arguments joined by spaces."""
+def await_pidfd(pidfd: int, deadline: float) -> bool:
+    """Block until the process of ``pidfd`` exits or the monotonic ``deadline``; True if it did."""
+    poller = select.poll()  # not select(): that cannot take an fd above 1023
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
+
+
+def process_ids() -> list[int]:
+    """The pids of every process on the machine (of this pid namespace)."""
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def arguments(pid: int) -> list[bytes] | None:
+    """The arguments of a live process (none for a kernel thread), or None when it is gone."""
     try:
-        return Path("/proc/%d/cmdline" % pid).read_bytes().replace(b"\0", b" ")
+        args = Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")
     except OSError:
         return None
+    return args[:-1] if args[-1] == b"" else args  # each argument ends with a NUL
+
+
+def command_line(pid: int) -> bytes | None:
+    """The command line of a live process, arguments joined by spaces."""
+    args = arguments(pid)
+    return None if args is None else b" ".join(args)
 
 
 def listener_inodes(port: int) -> set[int]:

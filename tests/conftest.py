@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Iterator
+
 import pytest
 from hypothesis import settings
 
 from tests.local_server import LocalServer
+from tests.orphan_fakes import Fakes
 from tests.stack import Stack
 
 
@@ -36,6 +39,16 @@ def fresh_stack():
     running = Stack().start()
     yield running
     running.close()
+
+
+@pytest.fixture
+def fakes(tmp_path) -> Iterator[Fakes]:
+    """Stand-ins for an orphaned qBittorrent, killed by pid at the end whatever happened."""
+    (tmp_path / "bin").mkdir()
+    fakes = Fakes(tmp_path / "bin")
+    yield fakes
+    for fake in fakes.started:
+        fake.end()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -15,7 +15,7 @@ from plugin.lifecycle import QbittorrentService
 from plugin.program_config import ProgramConfig
 from plugin.rpc_client import Faults, Launch, SupervisorFault
 from plugin.settings import Settings
-from tests.stack import free_port
+from tests.stack import free_port, wait_for
 
 CONF = b"[program:qbittorrent]\ncommand=qbittorrent-nox --webui-port=8080\n"
 
@@ -60,12 +60,16 @@ def client():
     return DummySupervisorClient()
 
 
+def make_service(home, client) -> QbittorrentService:
+    path = home / "q.ini"
+    path.write_bytes(CONF)
+    settings = Settings(home=home, start_timeout=2, stop_wait=1, busy_wait=0.05)
+    return QbittorrentService(settings, client, ProgramConfig(path))
+
+
 @pytest.fixture
 def service(tmp_path, client):
-    path = tmp_path / "q.ini"
-    path.write_bytes(CONF)
-    settings = Settings(home=tmp_path, start_timeout=2, stop_wait=1, busy_wait=0.05)
-    return QbittorrentService(settings, client, ProgramConfig(path))
+    return make_service(tmp_path, client)
 
 
 def test_a_second_lifecycle_request_is_busy(service):
@@ -114,3 +118,18 @@ def test_an_unchanged_file_is_not_read_again(service, client):
     client.state = ProcessStates.STOPPED
     _code(service.start)
     assert client.calls == ["reload_config", "launch", "launch"]
+
+
+def test_an_orphan_on_the_profile_is_stopping_and_holds_starts_off(tmp_path, client, fakes):
+    # A qBittorrent on the profile that supervisord (pid 0 here) does not run.
+    fake = fakes.start(tmp_path / "profile", term_delay=1.0)
+    service = make_service(tmp_path, client)
+    status = service.status()
+    assert (status["state"], status["pid"], status["port"]) == ("stopping", fake.pid, fake.port)
+    assert status["orphan"] and not status["running"]
+    with pytest.raises(FsiError) as caught:
+        service.start(free_port())
+    assert caught.value.code == Err.BUSY and caught.value.results["pid"] == fake.pid
+    assert client.calls == [] and service.config.port() == 8080
+    assert wait_for(lambda: service.status()["state"] == "stopped", timeout=10)
+    assert fake.process.wait(5) == 0

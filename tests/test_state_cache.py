@@ -198,4 +198,4 @@ def test_the_listener_imports_nothing_but_the_standard_library():
              "if m.split('.')[0] in ('plugin', 'supervisor', 'bottle', 'waitress'))))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
-    assert done.stdout.split() == ["plugin", "plugin.event_listener"]
+    assert done.stdout.split() == ["plugin", "plugin.event_listener", "plugin.parent"]

@@ -69,7 +69,9 @@ class LocalServer:
 
     def close(self) -> None:
         self.server.task_dispatcher.shutdown()
-        wasyncore.close_all(self.server._map)
+        # Its sockets are closed in the server's own thread: closed from here,
+        # one may go while that thread's select() waits on it (EBADF there).
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
         self.thread.join(10)
 
     def request(self, method: str, body: bytes = b"", path: str = ENDPOINT,

@@ -18,6 +18,7 @@ from waitress.task import ErrorTask
 
 from plugin.errors import Err, FsiError
 from plugin.protocol import ANSWER_HEADERS, encode_error
+from plugin.settings import Settings
 
 #: Bodies up to this size are read by waitress and refused by the app (over
 #: 64 KiB: 9972) on a connection that stays usable. Larger ones are refused
@@ -45,12 +46,15 @@ class FsiChannel(HTTPChannel):
     error_task_class = FsiErrorTask
 
 
-def create_server(app: Any, host: str, port: int, threads: int
-                  ) -> BaseWSGIServer | MultiSocketServer:
-    """A waitress server for ``app`` on ``host:port`` (port 0: any free one)."""
-    server = waitress.create_server(app, host=host, port=port, threads=threads,
-                                    ident="qbittorrent-fsi",
-                                    max_request_body_size=WAITRESS_MAX_BODY)
+def create_server(app: Any, settings: Settings) -> BaseWSGIServer | MultiSocketServer:
+    """A waitress server for ``app`` on the settings' host and port (port 0: any free one)."""
+    server = waitress.create_server(
+        app, host=settings.host, port=settings.port, threads=settings.threads,
+        ident="qbittorrent-fsi", max_request_body_size=WAITRESS_MAX_BODY,
+        connection_limit=settings.connection_limit,
+        channel_timeout=settings.channel_timeout,
+        cleanup_interval=settings.cleanup_interval,
+        max_request_header_size=settings.max_header_size)
     # A host name that resolves to several addresses gives a MultiSocketServer:
     # every listening server must answer its refusals as FSI JSON.
     listeners = [server] if isinstance(server, BaseWSGIServer) else [

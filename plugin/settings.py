@@ -40,6 +40,13 @@ def _as_grace(value: str) -> int:
     return seconds
 
 
+def _as_count(value: str) -> int:
+    count = int(value)
+    if count < 1:
+        raise ValueError("must be at least 1, not %r" % value)
+    return count
+
+
 def _as_network(value: str) -> str:
     if value not in ("loopback", "lan"):
         raise ValueError("network must be 'loopback' or 'lan', not %r" % value)
@@ -86,6 +93,19 @@ class Settings:
     busy_wait: float = 1.0
     #: Worker threads of the web server.
     threads: int = 8
+    #: Connections the web server keeps open at once; later ones wait unaccepted.
+    #: Hundreds, so that idle or slow clients leave room for real ones; each
+    #: holds a descriptor (two while a body over 512 KiB is buffered in a
+    #: file), so 400 stays clear of the usual soft limit of 1024.
+    connection_limit: int = 400
+    #: Seconds a connection with no request in progress stays open (short: idle,
+    #: it only holds a place), and how often the web server looks for such ones.
+    channel_timeout: int = 30
+    cleanup_interval: int = 10
+    #: Bytes of request line and headers: what a slow client can make the
+    #: server hold per connection. A NAS page sends about 1 KiB; 200 slow
+    #: clients holding 4 KiB each keep the plugin under 30 MB of memory.
+    max_header_size: int = 4 * 1024
     #: Interpreter that supervisord uses to run the plugin (``conf/supervisord.conf``).
     python: str = sys.executable
 
@@ -158,6 +178,10 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "rpc_timeout": _as_seconds,
     "busy_wait": _as_seconds,
     "threads": int,
+    "connection_limit": _as_count,
+    "channel_timeout": _as_count,
+    "cleanup_interval": _as_count,
+    "max_header_size": _as_count,
     "python": str,
 }
 

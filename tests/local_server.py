@@ -54,14 +54,15 @@ class DummyService:
 
 class LocalServer:
     def __init__(self, home: Path, idle: float = 600, lifetime: float = 3600,
-                 service: Any = None) -> None:
+                 service: Any = None, **settings: Any) -> None:
+        """``settings``: more ``Settings`` fields, e.g. the web server's."""
         passwords = PasswordFile(home / "auth.json")
         passwords.set(PASSWORD)
         self.service = service or DummyService()
         self.auth = Authenticator(passwords, idle, lifetime, Settings.lockout_window)
         commands = CommandTable(self.service, self.auth)  # type: ignore[arg-type]
-        app = create_app(Settings(home=home), commands)
-        self.server = create_server(app, "127.0.0.1", 0, threads=4)
+        served = Settings(home=home, host="127.0.0.1", port=0, threads=4, **settings)
+        self.server = create_server(create_app(served, commands), served)
         self.port = self.server.getsockname()[1]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -28,6 +28,8 @@ def test_values_are_converted():
     ({"FSI_PORT": "70000"}, "FSI_PORT"),
     ({"FSI_NETWORK": "wan"}, "FSI_NETWORK"),
     ({"FSI_STOP_WAIT": "-1"}, "FSI_STOP_WAIT"),
+    ({"FSI_CONNECTION_LIMIT": "0"}, "FSI_CONNECTION_LIMIT"),
+    ({"FSI_CHANNEL_TIMEOUT": "1.5"}, "FSI_CHANNEL_TIMEOUT"),
 ])
 def test_typos_and_bad_values_are_refused(env, word):
     with pytest.raises(ValueError) as caught:

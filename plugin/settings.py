@@ -6,12 +6,15 @@ default; unknown names are refused so that a typo in a supervisor
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import pwd
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from waitress.adjustments import KNOWN_PROXY_HEADERS
 
 ENV_PREFIX = "FSI_"
 #: The shortest stop grace accepted: below it a big session loses resume data.
@@ -45,6 +48,28 @@ def _as_count(value: str) -> int:
     if count < 1:
         raise ValueError("must be at least 1, not %r" % value)
     return count
+
+
+def _as_proxy_address(value: str) -> str:
+    """An IP address, in the form waitress compares with the peer's; empty: no proxy."""
+    if not value:
+        return value
+    # No "*": with every peer trusted, any caller could pick its lockout address.
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("not an IP address: %r" % value) from None
+
+
+def _as_proxy_headers(value: str) -> str:
+    """waitress' names of the proxy headers to trust, separated by spaces."""
+    names = value.lower().split()
+    if not names or not set(names) <= KNOWN_PROXY_HEADERS:
+        raise ValueError("name one or more of %s, not %r"
+                         % (" ".join(sorted(KNOWN_PROXY_HEADERS)), value))
+    if "forwarded" in names and len(names) > 1:
+        raise ValueError("trust either forwarded or x-forwarded-* headers, not both")
+    return " ".join(names)
 
 
 def _as_network(value: str) -> str:
@@ -106,6 +131,11 @@ class Settings:
     #: server hold per connection. A NAS page sends about 1 KiB; 200 slow
     #: clients holding 4 KiB each keep the plugin under 30 MB of memory.
     max_header_size: int = 4 * 1024
+    #: The address of a reverse proxy whose X-Forwarded-* headers name the
+    #: real client (for the lockout, and the host in ``webui_url``); empty: none.
+    trusted_proxy: str = ""
+    #: Which of that proxy's headers to trust (waitress' names).
+    trusted_proxy_headers: str = "x-forwarded-for x-forwarded-host x-forwarded-proto"
     #: Interpreter that supervisord uses to run the plugin (``conf/supervisord.conf``).
     python: str = sys.executable
 
@@ -182,6 +212,8 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "channel_timeout": _as_count,
     "cleanup_interval": _as_count,
     "max_header_size": _as_count,
+    "trusted_proxy": _as_proxy_address,
+    "trusted_proxy_headers": _as_proxy_headers,
     "python": str,
 }
 

@@ -116,7 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    create_server(create_app(settings), settings.host, settings.port, settings.threads).run()
+    create_server(create_app(settings), settings).run()
 
 
 def cmd_passwd(args: argparse.Namespace) -> None:

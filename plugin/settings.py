@@ -6,12 +6,15 @@ default; unknown names are refused so that a typo in a supervisor
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import pwd
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from waitress.adjustments import KNOWN_PROXY_HEADERS
 
 ENV_PREFIX = "FSI_"
 #: Where an installed plugin keeps its runtime directory.
@@ -40,6 +43,35 @@ def _as_grace(value: str) -> int:
         raise ValueError("qBittorrent needs at least %d s to save resume data, got %r"
                          % (MIN_STOP_GRACE, value))
     return seconds
+
+
+def _as_count(value: str) -> int:
+    count = int(value)
+    if count < 1:
+        raise ValueError("must be at least 1, not %r" % value)
+    return count
+
+
+def _as_proxy_address(value: str) -> str:
+    """An IP address, in the form waitress compares with the peer's; empty: no proxy."""
+    if not value:
+        return value
+    # No "*": with every peer trusted, any caller could pick its lockout address.
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("not an IP address: %r" % value) from None
+
+
+def _as_proxy_headers(value: str) -> str:
+    """waitress' names of the proxy headers to trust, separated by spaces."""
+    names = value.lower().split()
+    if not names or not set(names) <= KNOWN_PROXY_HEADERS:
+        raise ValueError("name one or more of %s, not %r"
+                         % (" ".join(sorted(KNOWN_PROXY_HEADERS)), value))
+    if "forwarded" in names and len(names) > 1:
+        raise ValueError("trust either forwarded or x-forwarded-* headers, not both")
+    return " ".join(names)
 
 
 def _as_network(value: str) -> str:
@@ -94,6 +126,24 @@ class Settings:
     busy_wait: float = 1.0
     #: Worker threads of the web server.
     threads: int = 8
+    #: Connections the web server keeps open at once; later ones wait unaccepted.
+    #: Hundreds, so that idle or slow clients leave room for real ones; each
+    #: holds a descriptor (two while a body over 512 KiB is buffered in a
+    #: file), so 400 stays clear of the usual soft limit of 1024.
+    connection_limit: int = 400
+    #: Seconds a connection with no request in progress stays open (short: idle,
+    #: it only holds a place), and how often the web server looks for such ones.
+    channel_timeout: int = 30
+    cleanup_interval: int = 10
+    #: Bytes of request line and headers: what a slow client can make the
+    #: server hold per connection. A NAS page sends about 1 KiB; 200 slow
+    #: clients holding 4 KiB each keep the plugin under 30 MB of memory.
+    max_header_size: int = 4 * 1024
+    #: The address of a reverse proxy whose X-Forwarded-* headers name the
+    #: real client (for the lockout, and the host in ``webui_url``); empty: none.
+    trusted_proxy: str = ""
+    #: Which of that proxy's headers to trust (waitress' names).
+    trusted_proxy_headers: str = "x-forwarded-for x-forwarded-host x-forwarded-proto"
     #: Interpreter that supervisord uses to run the plugin (``conf/supervisord.conf``).
     python: str = sys.executable
 
@@ -176,6 +226,12 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "rpc_timeout": _as_seconds,
     "busy_wait": _as_seconds,
     "threads": int,
+    "connection_limit": _as_count,
+    "channel_timeout": _as_count,
+    "cleanup_interval": _as_count,
+    "max_header_size": _as_count,
+    "trusted_proxy": _as_proxy_address,
+    "trusted_proxy_headers": _as_proxy_headers,
     "python": str,
 }
 

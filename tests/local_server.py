@@ -54,14 +54,15 @@ class DummyService:
 
 class LocalServer:
     def __init__(self, home: Path, idle: float = 600, lifetime: float = 3600,
-                 service: Any = None) -> None:
+                 service: Any = None, **settings: Any) -> None:
+        """``settings``: more ``Settings`` fields, e.g. the web server's."""
         passwords = PasswordFile(home / "auth.json")
         passwords.set(PASSWORD)
         self.service = service or DummyService()
         self.auth = Authenticator(passwords, idle, lifetime, Settings.lockout_window)
         commands = CommandTable(self.service, self.auth)  # type: ignore[arg-type]
-        app = create_app(Settings(home=home), commands)
-        self.server = create_server(app, "127.0.0.1", 0, threads=4)
+        served = Settings(home=home, host="127.0.0.1", port=0, threads=4, **settings)
+        self.server = create_server(create_app(served, commands), served)
         self.port = self.server.getsockname()[1]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -69,7 +70,9 @@ class LocalServer:
 
     def close(self) -> None:
         self.server.task_dispatcher.shutdown()
-        wasyncore.close_all(self.server._map)
+        # Its sockets are closed in the server's own thread: closed from here,
+        # one may go while that thread's select() waits on it (EBADF there).
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
         self.thread.join(10)
 
     def request(self, method: str, body: bytes = b"", path: str = ENDPOINT,

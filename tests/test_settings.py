@@ -23,12 +23,27 @@ def test_values_are_converted():
     assert settings.log_dir == settings.home / "log"
 
 
+def test_proxy_settings_are_normalized_as_waitress_compares_them():
+    settings = Settings.from_env({"FSI_TRUSTED_PROXY": "0:0::1", "FSI_TRUSTED_PROXY_HEADERS":
+                                  " X-Forwarded-For  x-forwarded-proto"})
+    assert settings.trusted_proxy == "::1"
+    assert settings.trusted_proxy_headers == "x-forwarded-for x-forwarded-proto"
+    assert Settings().trusted_proxy == ""
+
+
 @pytest.mark.parametrize("env, word", [
     ({"FSI_PROT": "1"}, "unknown setting FSI_PROT"),
     ({"FSI_PORT": "http"}, "FSI_PORT"),
     ({"FSI_PORT": "70000"}, "FSI_PORT"),
     ({"FSI_NETWORK": "wan"}, "FSI_NETWORK"),
     ({"FSI_STOP_WAIT": "-1"}, "FSI_STOP_WAIT"),
+    ({"FSI_CONNECTION_LIMIT": "0"}, "FSI_CONNECTION_LIMIT"),
+    ({"FSI_CHANNEL_TIMEOUT": "1.5"}, "FSI_CHANNEL_TIMEOUT"),
+    ({"FSI_TRUSTED_PROXY": "*"}, "FSI_TRUSTED_PROXY"),
+    ({"FSI_TRUSTED_PROXY": "nas.local"}, "FSI_TRUSTED_PROXY"),
+    ({"FSI_TRUSTED_PROXY_HEADERS": "x-real-ip"}, "FSI_TRUSTED_PROXY_HEADERS"),
+    ({"FSI_TRUSTED_PROXY_HEADERS": ""}, "FSI_TRUSTED_PROXY_HEADERS"),
+    ({"FSI_TRUSTED_PROXY_HEADERS": "forwarded x-forwarded-for"}, "FSI_TRUSTED_PROXY_HEADERS"),
 ])
 def test_typos_and_bad_values_are_refused(env, word):
     with pytest.raises(ValueError) as caught:

@@ -4,7 +4,7 @@ VENV ?= .venv
 export FSI_HOME ?= $(CURDIR)/var
 BIN := $(VENV)/bin
 
-.PHONY: run test passwd fuzz ctl bench clean screenshot
+.PHONY: run test passwd fuzz ctl bench clean screenshot install-unas
 
 $(BIN)/qbittorrent-fsi: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,22 @@ passwd: $(BIN)/qbittorrent-fsi
 
 ctl: $(BIN)/qbittorrent-fsi
 	$(BIN)/qbittorrent-fsi ctl $(ARGS)
+
+# The U-NAS app: its desktop files in $(UNAS_DIR)/apps/qbittorrent/ and the nginx
+# snippet forwarding /apps/qbittorrent/ to the plugin on 127.0.0.1:$(FSI_PORT).
+UNAS_DIR ?= /unas
+NGINX_SNIPPETS ?= /etc/nginx/snippets
+FSI_PORT ?= 8086
+UNAS_APP := $(DESTDIR)$(UNAS_DIR)/apps/qbittorrent
+
+install-unas:
+	install -d $(UNAS_APP)/images $(DESTDIR)$(NGINX_SNIPPETS)
+	install -m 644 unas/qbittorrent/app.json unas/qbittorrent/app.js \
+		unas/qbittorrent/translation.json $(UNAS_APP)/
+	install -m 644 unas/qbittorrent/images/* $(UNAS_APP)/images/
+	sed -e 's|http://127\.0\.0\.1:8086/|http://127.0.0.1:$(FSI_PORT)/|' -e 's|root /unas;|root $(UNAS_DIR);|' \
+		conf/nginx-qbittorrent-fsi.conf > $(DESTDIR)$(NGINX_SNIPPETS)/qbittorrent-fsi.conf
+	chmod 644 $(DESTDIR)$(NGINX_SNIPPETS)/qbittorrent-fsi.conf
 
 clean:
 	rm -rf $(VENV) var *.egg-info .pytest_cache .hypothesis

@@ -12,9 +12,11 @@ from pathlib import Path
 import bottle
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Not app.js: behind the NAS web server the page shares its path with the
+# U-NAS app's own files (unas/qbittorrent/), whose app.js is the desktop's.
 _FILES = {
-    "app.js": "text/javascript; charset=utf-8",
-    "app.css": "text/css; charset=utf-8",
+    "page.js": "text/javascript; charset=utf-8",
+    "page.css": "text/css; charset=utf-8",
 }
 _HEADERS = {
     "Cache-Control": "no-cache",
@@ -61,6 +63,6 @@ def install_page(app: bottle.Bottle) -> None:
         body = _read("index.html").replace(b"__LANG__", lang.encode())
         return _respond(body, "text/html; charset=utf-8")
 
-    @app.get("/<name:re:app\\.(?:js|css)>")
+    @app.get("/<name:re:page\\.(?:js|css)>")
     def asset(name: str) -> bottle.HTTPResponse:
         return _respond(_read(name), _FILES[name])

@@ -32,8 +32,9 @@ class SubPathProxy:
                     self.send_error(404)
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "connection")}
+                # Host as the browser sent it, as a NAS web server must pass it:
+                # the plugin refuses a page whose Origin is not that Host.
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port,
                                                       timeout=60)
                 try:

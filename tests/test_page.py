@@ -53,7 +53,7 @@ def test_the_page_is_served_in_the_readers_language():
     assert b'<html lang="en">' in get("/index.html")[2]
 
 
-@pytest.mark.parametrize("name, kind", [("app.js", "text/javascript"), ("app.css", "text/css")])
+@pytest.mark.parametrize("name, kind", [("page.js", "text/javascript"), ("page.css", "text/css")])
 def test_assets_are_served_beside_the_page(name, kind):
     status, headers, body = get("/" + name)
     assert status.startswith("200") and headers["Content-Type"].startswith(kind)
@@ -69,7 +69,7 @@ def test_other_paths_stay_fsi_json():
 def test_the_page_loads_nothing_from_elsewhere_and_posts_to_a_relative_url():
     html = (STATIC_DIR / "index.html").read_text()
     assert not re.search(r'(src|href)="(?!\./|data:)', html)
-    assert "url(" not in (STATIC_DIR / "app.css").read_text()
-    script = (STATIC_DIR / "app.js").read_text()
+    assert "url(" not in (STATIC_DIR / "page.css").read_text()
+    script = (STATIC_DIR / "page.js").read_text()
     assert 'const ENDPOINT = "./include/index.php";' in script
     assert "document.cookie" not in script and "localStorage.setItem(\"fsi-token\"" not in script

@@ -118,7 +118,7 @@ def test_other_methods_answer_9972_and_change_nothing(server, token, method):
     assert server.service.changes == []
 
 
-@pytest.mark.parametrize("method, path", [("POST", "/"), ("PUT", "/app.js")])
+@pytest.mark.parametrize("method, path", [("POST", "/"), ("PUT", "/page.js")])
 def test_a_method_a_path_does_not_take_is_9972(server, method, path):
     answer = fsi(server.request(method, b"{}", path=path))
     assert answer["err"] == Err.REQUEST_FAILED and "POST /include/index.php" in answer["msg"]

@@ -34,6 +34,13 @@ def _as_seconds(value: str) -> float:
     return seconds
 
 
+def _as_count(value: str) -> int:
+    count = int(value)
+    if count < 1:
+        raise ValueError("must be at least 1, got %r" % value)
+    return count
+
+
 def _as_grace(value: str) -> int:
     seconds = int(value)
     if seconds < MIN_STOP_GRACE:
@@ -94,6 +101,14 @@ class Settings:
     busy_wait: float = 1.0
     #: Worker threads of the web server.
     threads: int = 8
+    #: Seconds between two checks of a running qBittorrent's Web UI; 0 turns
+    #: the watchdog off.
+    watchdog_interval: float = 30.0
+    #: Failed checks in a row after which the watchdog restarts qBittorrent.
+    watchdog_failures: int = 3
+    #: How long a restart lets a hung qBittorrent take to exit after SIGTERM
+    #: before supervisord SIGKILLs it.
+    watchdog_kill_after: float = 60.0
     #: Interpreter that supervisord uses to run the plugin (``conf/supervisord.conf``).
     python: str = sys.executable
 
@@ -176,6 +191,9 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "rpc_timeout": _as_seconds,
     "busy_wait": _as_seconds,
     "threads": int,
+    "watchdog_interval": _as_seconds,
+    "watchdog_failures": _as_count,
+    "watchdog_kill_after": _as_seconds,
     "python": str,
 }
 

@@ -41,11 +41,12 @@ Probe = Callable[[int, int, float], "bool | None"]
 def check_webui(port: int, pid: int, timeout: float) -> bool | None:
     """Whether ``pid``'s Web UI on 127.0.0.1:``port`` answers within ``timeout`` seconds.
 
-    None when ``pid`` does not listen on ``port`` (still starting, or its Web
-    UI is off): there is nothing to ask. Any answer counts, an HTTP error page
-    or a TLS server closing on plain HTTP alike, as it proves qBittorrent's
-    event loop runs: a hung process' connections are accepted by the kernel,
-    never answered.
+    None when there is nothing to ask: ``pid`` does not listen on ``port``
+    (still starting, or its Web UI is off), or not on 127.0.0.1 (the
+    connection is refused; a hung process' never is). Any answer counts, an
+    HTTP error page or a TLS server closing on plain HTTP alike, as it proves
+    qBittorrent's event loop runs: a hung process' connections are accepted
+    by the kernel, never answered.
     """
     if not listening(port, pid):
         return None
@@ -56,9 +57,11 @@ def check_webui(port: int, pid: int, timeout: float) -> bool | None:
             sock.settimeout(max(deadline - time.monotonic(), 0.001))
             sock.sendall(request)
             sock.recv(1)  # its first byte, or its close
+    except ConnectionRefusedError:
+        return None
     except (ConnectionResetError, BrokenPipeError):
         return True  # it closed the connection: it runs
-    except OSError:  # no answer in time, or refused
+    except OSError:  # no answer in time
         return False
     return True
 

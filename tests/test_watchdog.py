@@ -1,4 +1,5 @@
-"""The watchdog's rules, with a Dummy service, clock and Web UI (no processes, no sockets).
+"""The watchdog's rules, with a Dummy service, clock and Web UI (no processes, no sockets),
+and its check against listeners of this process on 127.0.0.1.
 
 Each ``turn`` is one step of the watchdog's thread, run here in the test's
 own thread: a wait with a timeout lets that much Dummy time pass, a wait
@@ -7,16 +8,19 @@ is recorded and returns.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
 from plugin.settings import Settings
 from plugin.state_cache import ProcessState
-from plugin.watchdog import Watchdog, start_watchdog
-from tests.stack import wait_for
+from plugin.watchdog import Watchdog, check_webui, start_watchdog
+from tests.stack import free_port, wait_for
 
 INTERVAL = 30.0
 WALL_CLOCK = 1_800_000_000.0
@@ -267,3 +271,42 @@ def test_one_watchdog_per_program_and_the_next_takes_over_when_it_ends(tmp_path)
             watchdog.close()
         for thread in threads:
             thread.join(10)
+
+
+@contextlib.contextmanager
+def listener(reply: bytes | None) -> Iterator[int]:
+    """A listener on 127.0.0.1 of this process; its port. With ``reply``, one
+    connection is accepted, gets it and is closed; without, none is ever accepted."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def serve() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(1024)
+                connection.sendall(reply)
+
+        if reply is None:
+            yield server.getsockname()[1]
+            return
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        yield server.getsockname()[1]
+        thread.join(10)
+
+
+@pytest.mark.parametrize("reply", [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                                   b"HTTP/1.1 403 Forbidden\r\n\r\n", b""])
+def test_any_answer_or_close_is_an_answer(reply):
+    with listener(reply) as port:
+        assert check_webui(port, os.getpid(), 10) is True
+
+
+def test_a_listener_that_never_answers_fails_the_check():
+    with listener(None) as port:
+        assert check_webui(port, os.getpid(), 0.2) is False
+
+
+def test_a_process_that_does_not_listen_on_the_port_is_not_asked():
+    assert check_webui(free_port(), os.getpid(), 0.2) is None

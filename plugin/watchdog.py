@@ -134,7 +134,12 @@ class Watchdog:
         with lock_file:
             # Held until this process ends: another plugin process on this
             # FSI_HOME blocks here and watches once this one is gone.
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("watchdog: another plugin process watches qBittorrent; this one "
+                         "takes over when that one ends")
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
             log.info("watchdog on: a check every %g s, a restart after %d failed in a row",
                      self.interval, self.failures)
             while not self._closed:

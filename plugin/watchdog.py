@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import socket
 import threading
 import time
@@ -64,6 +65,11 @@ def check_webui(port: int, pid: int, timeout: float) -> bool | None:
     except OSError:  # no answer in time
         return False
     return True
+
+
+def _owner_only(path: str, flags: int) -> int:
+    # Mode 0600: whoever may open the lock file could hold it, and so stop the watchdog.
+    return os.open(path, flags, 0o600)
 
 
 class Watchdog:
@@ -127,7 +133,7 @@ class Watchdog:
 
     def _run(self, lock_path: Path) -> None:
         try:
-            lock_file = open(lock_path, "a")
+            lock_file = open(lock_path, "a", opener=_owner_only)
         except OSError as exc:
             log.error("watchdog off: cannot open %s: %s", lock_path, exc)
             return

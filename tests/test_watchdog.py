@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import stat
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -260,6 +261,7 @@ def test_one_watchdog_per_program_and_the_next_takes_over_when_it_ends(tmp_path)
     threads = [watchdogs[0].start(lock)]
     try:
         assert wait_for(lambda: first.looks > 0, timeout=10)
+        assert stat.S_IMODE(lock.stat().st_mode) == 0o600  # nobody else can hold it
         threads.append(watchdogs[1].start(lock))
         assert not wait_for(lambda: second.looks > 0, timeout=0.5)
         watchdogs[0].close()

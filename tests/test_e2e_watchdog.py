@@ -142,6 +142,7 @@ def test_with_the_watchdog_off_nothing_happens():
         answer = stack.call("start", port=port)
         assert answer["err"] == 0, answer
         pid = answer["results"]["pid"]
+        assert wait_for(lambda: status(stack)["state"] == "running", timeout=ANSWER)
         with hung(pid):
             assert not wait_for(lambda: status(stack)["state"] != "running", timeout=QUIET)
         now = status(stack)

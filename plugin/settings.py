@@ -34,6 +34,13 @@ def _as_seconds(value: str) -> float:
     return seconds
 
 
+def _as_check_interval(value: str) -> float:
+    seconds = _as_seconds(value)
+    if 0 < seconds < 1:
+        raise ValueError("0 (off) or at least 1 second, got %r" % value)
+    return seconds
+
+
 def _as_count(value: str) -> int:
     count = int(value)
     if count < 1:
@@ -106,8 +113,8 @@ class Settings:
     watchdog_interval: float = 30.0
     #: Failed checks in a row after which the watchdog restarts qBittorrent.
     watchdog_failures: int = 3
-    #: How long a restart lets a hung qBittorrent take to exit after SIGTERM
-    #: before supervisord SIGKILLs it.
+    #: How long a watchdog restart lets a hung qBittorrent take to exit after
+    #: SIGTERM before supervisord SIGKILLs it.
     watchdog_kill_after: float = 60.0
     #: Interpreter that supervisord uses to run the plugin (``conf/supervisord.conf``).
     python: str = sys.executable
@@ -191,7 +198,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "rpc_timeout": _as_seconds,
     "busy_wait": _as_seconds,
     "threads": int,
-    "watchdog_interval": _as_seconds,
+    "watchdog_interval": _as_check_interval,
     "watchdog_failures": _as_count,
     "watchdog_kill_after": _as_seconds,
     "python": str,

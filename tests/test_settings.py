@@ -39,6 +39,7 @@ def test_the_watchdog_is_on_by_default_and_zero_turns_it_off():
     ({"FSI_NETWORK": "wan"}, "FSI_NETWORK"),
     ({"FSI_STOP_WAIT": "-1"}, "FSI_STOP_WAIT"),
     ({"FSI_WATCHDOG_INTERVAL": "-30"}, "FSI_WATCHDOG_INTERVAL"),
+    ({"FSI_WATCHDOG_INTERVAL": "0.01"}, "FSI_WATCHDOG_INTERVAL"),
     ({"FSI_WATCHDOG_FAILURES": "0"}, "FSI_WATCHDOG_FAILURES"),
     ({"FSI_WATCHDOG_FAILURES": "2.5"}, "FSI_WATCHDOG_FAILURES"),
     ({"FSI_WATCHDOG_KILL_AFTER": "soon"}, "FSI_WATCHDOG_KILL_AFTER"),

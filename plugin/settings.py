@@ -41,19 +41,20 @@ def _as_check_interval(value: str) -> float:
     return seconds
 
 
+def _whole_at_least(value: str, minimum: int, reason: str) -> int:
+    number = int(value)
+    if number < minimum:
+        raise ValueError("%s, got %r" % (reason, value))
+    return number
+
+
 def _as_count(value: str) -> int:
-    count = int(value)
-    if count < 1:
-        raise ValueError("must be at least 1, got %r" % value)
-    return count
+    return _whole_at_least(value, 1, "must be at least 1")
 
 
 def _as_grace(value: str) -> int:
-    seconds = int(value)
-    if seconds < MIN_STOP_GRACE:
-        raise ValueError("qBittorrent needs at least %d s to save resume data, got %r"
-                         % (MIN_STOP_GRACE, value))
-    return seconds
+    return _whole_at_least(value, MIN_STOP_GRACE, "qBittorrent needs at least %d s to save "
+                           "resume data" % MIN_STOP_GRACE)
 
 
 def _as_network(value: str) -> str:

@@ -15,7 +15,7 @@ import logging
 import pwd
 import time
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from supervisor.states import ProcessStates, getProcessStateDescription
 
@@ -65,10 +65,17 @@ class QbittorrentService:
         self.state = state or ProcessState(self.client, self.name, settings.events_socket)
         self.choice = AutostartChoice(settings.choice_file)
         self._lock = threading.Lock()
+        #: Stop and restart requests so far, counted before they take the lock
+        #: (two racing may count once: still a change): a watchdog restart
+        #: starts nothing after one came (see restart_unresponsive).
+        self._stop_requests = 0
         self._pid_port_seen: tuple[int, int] = (0, 0)
         self.orphans = OrphanStopper(settings.profile, settings.stop_grace,
                                      self._supervised_pid)
         self.orphans.search_in_background()
+        #: Fields added to every status for the pid that is RUNNING (None when
+        #: none is): the watchdog's ``health`` and what it did.
+        self.health: Callable[[int | None], dict[str, Any]] | None = None
 
     # -- queries ---------------------------------------------------------
 
@@ -117,6 +124,11 @@ class QbittorrentService:
             result["stopping_for"] = round(stopping_for, 1)
         if info.get("spawnerr"):
             result["error"] = info["spawnerr"]
+        return self._with_health(result, pid if state == ProcessStates.RUNNING else None)
+
+    def _with_health(self, result: dict[str, Any], running_pid: int | None) -> dict[str, Any]:
+        if self.health is not None:
+            result.update(self.health(running_pid))
         return result
 
     def _describe_orphan(self, orphan: Orphan) -> dict[str, Any]:
@@ -131,7 +143,7 @@ class QbittorrentService:
         }
         if orphan.error:
             result["error"] = orphan.error
-        return result
+        return self._with_health(result, None)
 
     def _supervised_pid(self) -> int | None:
         return self.client.process_info(self.name)["pid"] or None
@@ -209,6 +221,7 @@ class QbittorrentService:
         One deadline for both halves keeps the answer inside a NAS page's
         request timeout; a stop that takes longer answers 9998 (still stopping).
         """
+        self._stop_requests += 1
         with self._exclusive():
             deadline = time.monotonic() + self.settings.start_timeout
             self._stop_and_wait(deadline)
@@ -220,10 +233,73 @@ class QbittorrentService:
         Waits up to ``wait`` seconds for the exit; a longer stop answers 9998
         with ``state: stopping`` while supervisord carries on.
         """
+        self._stop_requests += 1
         with self._exclusive():
             self.choice.set(False)
             wait = self.settings.stop_wait if wait is None else wait
             return self._stop_and_wait(time.monotonic() + wait)
+
+    def restart_unresponsive(self, pid: int, kill_after: float,
+                             on_signal: Callable[[str], None]) -> dict[str, Any] | None:
+        """Replace a hung qBittorrent ``pid`` by a new one on its port (the watchdog's restart).
+
+        SIGTERM through supervisord; SIGKILL if it has not exited after
+        ``kill_after`` seconds (a hung process ignores SIGTERM, the stop grace
+        is for healthy ones); then a start as :meth:`start` does. ``on_signal``
+        hears ``"TERM"`` and ``"KILL"`` as each is sent. The lock is held to
+        send SIGTERM and to start, never waited for, and not held in between:
+        an admin's stop or restart meanwhile goes ahead. Returns the new
+        status, or None without a start: another start/stop/restart was in
+        progress, ``pid`` no longer ran, or a stop or restart was asked for or
+        qBittorrent was started by hand while it waited.
+        """
+        stops = self._stop_requests
+        with self._unless_busy() as free:
+            if not free:
+                return None
+            info = self.state.fresh_info()
+            if info["state"] != ProcessStates.RUNNING or info["pid"] != pid:
+                return None
+            port = self._pid_port(pid)
+            self._send_stop(info, time.monotonic() + kill_after)
+        on_signal("TERM")
+        kill_at = time.monotonic() + kill_after
+        await_exit(pid, kill_at)
+        self.state.wait_until(lambda: exited(pid), kill_at, fast_for=0)  # without pidfds
+        # While it is stopping nobody can start another process under its name.
+        if not exited(pid) and self.state.fresh_info()["pid"] == pid:
+            self._kill()
+            on_signal("KILL")
+        deadline = time.monotonic() + self.settings.start_timeout
+        self.state.wait_until(lambda: exited(pid) and self.state.info()["pid"] != pid, deadline)
+        with self._unless_busy() as free:
+            if not free:
+                return None
+            info = self.state.fresh_info()
+            if info["pid"] == pid:
+                raise FsiError(Err.TIMEOUT, "qBittorrent (pid %d) has not exited after "
+                               "SIGKILL" % pid, self._describe(info))
+            if info["state"] not in DOWN_STATES or self._stop_requests != stops:
+                return None
+            return self._start(port, deadline)
+
+    @contextlib.contextmanager
+    def _unless_busy(self) -> Iterator[bool]:
+        """The lock if it is free at once (True), else nothing (False): never a wait."""
+        free = self._lock.acquire(blocking=False)
+        try:
+            yield free
+        finally:
+            if free:
+                self._lock.release()
+
+    def _kill(self) -> None:
+        try:
+            self.client.kill_process(self.name)
+        except SupervisorFault as fault:
+            if fault.code != Faults.NOT_RUNNING:  # it exited meanwhile
+                raise
+        self.state.invalidate()
 
     def _start(self, port: int | None, deadline: float) -> dict[str, Any]:
         info = self.state.fresh_info()

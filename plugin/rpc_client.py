@@ -168,6 +168,10 @@ class SupervisorClient:
     def stop_process(self, name: str) -> None:
         self._method("stopProcess", name, False)
 
+    def kill_process(self, name: str) -> None:
+        """SIGKILL the process, also while it is stopping (supervisord's ``signalProcess``)."""
+        self._method("signalProcess", name, "KILL")
+
     def reload_config(self) -> tuple[list[str], list[str], list[str]]:
         """Re-read the config files (as ``supervisorctl reread``): added, changed, removed."""
         added, changed, removed = self._method("reloadConfig")[0]

@@ -37,19 +37,27 @@ def _as_seconds(value: str) -> float:
     return seconds
 
 
-def _as_grace(value: str) -> int:
-    seconds = int(value)
-    if seconds < MIN_STOP_GRACE:
-        raise ValueError("qBittorrent needs at least %d s to save resume data, got %r"
-                         % (MIN_STOP_GRACE, value))
+def _as_check_interval(value: str) -> float:
+    seconds = _as_seconds(value)
+    if 0 < seconds < 1:
+        raise ValueError("0 (off) or at least 1 second, got %r" % value)
     return seconds
 
 
+def _whole_at_least(value: str, minimum: int, reason: str) -> int:
+    number = int(value)
+    if number < minimum:
+        raise ValueError("%s, got %r" % (reason, value))
+    return number
+
+
 def _as_count(value: str) -> int:
-    count = int(value)
-    if count < 1:
-        raise ValueError("must be at least 1, not %r" % value)
-    return count
+    return _whole_at_least(value, 1, "must be at least 1")
+
+
+def _as_grace(value: str) -> int:
+    return _whole_at_least(value, MIN_STOP_GRACE, "qBittorrent needs at least %d s to save "
+                           "resume data" % MIN_STOP_GRACE)
 
 
 def _as_proxy_address(value: str) -> str:
@@ -144,6 +152,14 @@ class Settings:
     trusted_proxy: str = ""
     #: Which of that proxy's headers to trust (waitress' names).
     trusted_proxy_headers: str = "x-forwarded-for x-forwarded-host x-forwarded-proto"
+    #: Seconds between two checks of a running qBittorrent's Web UI; 0 turns
+    #: the watchdog off.
+    watchdog_interval: float = 30.0
+    #: Failed checks in a row after which the watchdog restarts qBittorrent.
+    watchdog_failures: int = 3
+    #: How long a watchdog restart lets a hung qBittorrent take to exit after
+    #: SIGTERM before supervisord SIGKILLs it.
+    watchdog_kill_after: float = 60.0
     #: Interpreter that supervisord uses to run the plugin (``conf/supervisord.conf``).
     python: str = sys.executable
 
@@ -232,6 +248,9 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "max_header_size": _as_count,
     "trusted_proxy": _as_proxy_address,
     "trusted_proxy_headers": _as_proxy_headers,
+    "watchdog_interval": _as_check_interval,
+    "watchdog_failures": _as_count,
+    "watchdog_kill_after": _as_seconds,
     "python": str,
 }
 

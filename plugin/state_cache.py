@@ -150,9 +150,16 @@ class ProcessState:
                 return False
             if not (self._connected and now < fast_until):
                 interval = min(max(interval * 1.5, POLL_UNCACHED), POLL_MAX)
-            with self._changed:
-                self._changed.wait_for(lambda: self._generation != generation,
-                                       min(interval, deadline - now))
+            self.wait_for_change(generation, min(interval, deadline - now))
+
+    def wait_for_change(self, generation: int, timeout: float | None) -> bool:
+        """Block until :attr:`generation` differs from ``generation``, at most ``timeout`` s.
+
+        No polling: an event, a reconnection or an :meth:`invalidate` wakes it
+        (``TICK_5`` does not), so a wait without a timeout costs nothing.
+        """
+        with self._changed:
+            return self._changed.wait_for(lambda: self._generation != generation, timeout)
 
     def close(self) -> None:
         self._closed = True

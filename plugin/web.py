@@ -21,6 +21,7 @@ from plugin.page import install_page
 from plugin.rpc_client import SupervisorFault
 from plugin.protocol import ANSWER_HEADERS, decode_request, encode_answer, encode_error
 from plugin.settings import Settings
+from plugin.watchdog import start_watchdog
 
 ENDPOINT = "/include/index.php"
 MAX_BODY = 64 * 1024
@@ -121,7 +122,10 @@ class FsiBottle(bottle.Bottle):
 
 
 def create_app(settings: Settings, commands: CommandTable | None = None) -> bottle.Bottle:
-    """Build the plugin's WSGI app; ``commands`` may be injected by tests."""
+    """Build the plugin's WSGI app; ``commands`` may be injected by tests.
+
+    Without them it drives the real service, and watches it (the watchdog's thread).
+    """
     if commands is None:
         auth = Authenticator(PasswordFile(settings.auth_file), settings.token_idle,
                              settings.token_max, settings.lockout_window)
@@ -129,6 +133,7 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
         commands = CommandTable(service, auth)
         threading.Thread(target=service.start_if_chosen, name="fsi-autostart",
                          daemon=True).start()
+        start_watchdog(service)
     app = FsiBottle()
 
     @app.post(ENDPOINT)

@@ -12,31 +12,17 @@ import socket
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.local_server import PASSWORD as LOCAL_PASSWORD, DummyService, LocalServer
 from tests.proxy import SubPathProxy
 from tests.stack import PASSWORD, Stack, accepting, free_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
 PHONE = {"width": 390, "height": 844}
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
 # A stop answers 9998 "still stopping" when it outlives its wait; the page
 # must then keep polling. 120 s covers a slow machine's start and stop.
 SLOW = 120_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        raise RuntimeError("browser tests need Debian's chromium (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                              headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -267,3 +253,53 @@ def test_a_stop_that_outlives_its_wait_keeps_showing_progress(browser: Browser,
     stops = [answer for cmd, answer in answers if cmd == "stop"]
     assert stops and stops[0]["err"] == 9998
     assert stops[0]["results"]["state"] == "stopping"
+
+
+class WatchedService(DummyService):
+    """A running qBittorrent; once ``watched``, the watchdog finds it unresponsive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = True
+        self.watched = False
+
+    def status(self) -> dict:
+        if not self.watched:
+            return super().status()
+        return {**super().status(), "health": "unresponsive", "failed_checks": 2,
+                "watchdog_restarts": 1, "watchdog_last_restart": 1_800_000_000,
+                "watchdog_last_reason": "its Web UI on port 8080 did not answer 3 checks "
+                                        "in a row"}
+
+    def webui_credentials(self) -> dict:
+        return {"username": "admin", "password": "webui-password", "applied": True}
+
+    def versions(self) -> dict:
+        return {"plugin": "0", "fsi": "2.1", "qbittorrent": "4.5.2", "supervisor": "4.3.0"}
+
+
+def test_the_watchdogs_findings_are_shown_in_both_languages(browser: Browser, tmp_path: Path):
+    service = WatchedService()
+    server = LocalServer(tmp_path, service=service)
+    context = browser.new_context(viewport=PHONE, locale="en-US")
+    page = context.new_page()
+    try:
+        page.goto("http://127.0.0.1:%s/" % server.port)
+        log_in(page, LOCAL_PASSWORD)
+        expect_state(page, "running")
+        # The watchdog off: no such facts.
+        expect(page.locator("#health")).to_be_hidden()
+        expect(page.locator("#watchdog")).to_be_hidden()
+        service.watched = True
+        expect(page.locator("#health")).to_have_text("no answer (2 failed checks in a row)")
+        watchdog = page.locator("#watchdog")
+        expect(watchdog).to_contain_text("1, last on ")
+        expect(watchdog).to_contain_text(": its Web UI on port 8080 did not answer 3 checks")
+        expect(page.get_by_text("Watchdog restarts")).to_be_visible()
+        page.get_by_label("Language").select_option("zh-CN")
+        expect(page.locator("#health")).to_have_text("无响应（连续 2 次检查失败）")
+        expect(watchdog).to_contain_text("1 次，最近一次于 ")
+        expect(page.get_by_text("看门狗重启")).to_be_visible()
+    finally:
+        context.close()
+        server.close()

@@ -19,7 +19,7 @@ from plugin.errors import Err
 from plugin.page import STATIC_DIR
 from tests.nginx import APP_DIR, REPO, Nginx, install_unas
 from tests.stack import PASSWORD, Stack, accepting, free_port
-from tests.test_browser import PHONE, SLOW, browser, expect_state  # noqa: F401 (a fixture)
+from tests.test_browser import PHONE, SLOW, expect_state
 
 APP_PATH = "/apps/qbittorrent/"
 ENDPOINT = APP_PATH + "include/index.php"
@@ -173,7 +173,7 @@ WORDS = {
 
 @pytest.mark.parametrize("locale", WORDS)
 def test_the_app_window_log_in_start_open_web_ui_and_stop_through_nginx(
-        browser: Browser, stack: Stack, nginx: Nginx, stopped_after, locale: str):  # noqa: F811
+        browser: Browser, stack: Stack, nginx: Nginx, stopped_after, locale: str):
     words = WORDS[locale]
     texts = json.loads((APP_DIR / "translation.json").read_text())[words["lang"]]
     app = json.loads((APP_DIR / "app.json").read_text())

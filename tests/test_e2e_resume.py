@@ -1,40 +1,15 @@
 """End to end: torrents and their resume data survive a stop through FSI (real qbittorrent-nox)."""
 from __future__ import annotations
 
-import hashlib
 import http.cookiejar
 import json
 import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
 from tests.stack import free_port, wait_for
-
-PIECE = 16384
-
-
-def bencode(value: Any) -> bytes:
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, str):
-        value = value.encode()
-    if isinstance(value, bytes):
-        return b"%d:%s" % (len(value), value)
-    if isinstance(value, list):
-        return b"l" + b"".join(map(bencode, value)) + b"e"
-    return b"d" + b"".join(bencode(k) + bencode(value[k]) for k in sorted(value)) + b"e"
-
-
-def make_torrent(directory: Path, name: str, size: int) -> tuple[bytes, str]:
-    """A trackerless single-file torrent of a local file; returns it and its info hash."""
-    data = hashlib.sha256(name.encode()).digest() * (size // 32)
-    (directory / name).write_bytes(data)
-    pieces = b"".join(hashlib.sha1(data[i:i + PIECE]).digest() for i in range(0, len(data), PIECE))
-    info = {"name": name, "length": len(data), "piece length": PIECE, "pieces": pieces}
-    return bencode({"info": info, "created by": "qbittorrent-fsi tests"}), \
-        hashlib.sha1(bencode(info)).hexdigest()
+from tests.torrents import PIECE, make_torrent
 
 
 class WebApi:

@@ -5,6 +5,7 @@ test_e2e_faults.py.
 """
 from __future__ import annotations
 
+import subprocess
 import threading
 
 import pytest
@@ -133,3 +134,70 @@ def test_an_orphan_on_the_profile_is_stopping_and_holds_starts_off(tmp_path, cli
     assert client.calls == [] and service.config.port() == 8080
     assert wait_for(lambda: service.status()["state"] == "stopped", timeout=10)
     assert fake.process.wait(5) == 0
+
+
+# -- the watchdog's restart ---------------------------------------------------
+
+def test_a_watchdog_restart_never_waits_for_the_lock(service, client):
+    client.state = ProcessStates.RUNNING
+    signals: list[str] = []
+    with service._lock:
+        assert service.restart_unresponsive(4242, 1, signals.append) is None
+    assert client.calls == [] and signals == []
+
+
+def test_a_watchdog_restart_of_a_pid_that_no_longer_runs_does_nothing(service, client):
+    client.state = ProcessStates.RUNNING  # the Dummy's pid is 0, never 4242
+    signals: list[str] = []
+    assert service.restart_unresponsive(4242, 1, signals.append) is None
+    assert client.calls == [] and signals == []
+
+
+class HungChildSupervisor(DummySupervisorClient):
+    """A supervisord whose RUNNING qBittorrent is a real child process that ignores SIGTERM.
+
+    Its stop only moves the state to STOPPING (the hung process does nothing);
+    its SIGKILL kills the child, which it reaps as supervisord would: STOPPED.
+    """
+
+    def __init__(self, child: subprocess.Popen) -> None:
+        super().__init__()
+        self.child = child
+        self.state = ProcessStates.RUNNING
+
+    def process_info(self, name):
+        if self.state == ProcessStates.STOPPING and self.child.poll() is not None:
+            self.state = ProcessStates.STOPPED
+        pid = self.child.pid if self.state != ProcessStates.STOPPED else 0
+        return {"state": self.state, "pid": pid, "now": 100, "start": 0, "spawnerr": ""}
+
+    def stop_process(self, name):
+        super().stop_process(name)
+        self.state = ProcessStates.STOPPING
+
+    def kill_process(self, name):
+        self.calls.append("kill_process")
+        self.child.kill()
+
+
+def test_an_admins_stop_during_the_kill_wait_goes_ahead_and_nothing_is_started(tmp_path):
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        client = HungChildSupervisor(child)
+        service = make_service(tmp_path, client)
+        signals: list[str] = []
+        outcome: list[object] = []
+        watchdog = threading.Thread(target=lambda: outcome.append(
+            service.restart_unresponsive(child.pid, 2, signals.append)))
+        watchdog.start()
+        assert wait_for(lambda: signals == ["TERM"], timeout=10)
+        # Not 9992: the watchdog holds no lock while it waits; the process is
+        # still stopping when this stop's wait ends.
+        assert _code(lambda: service.stop(wait=0.1)) == Err.TIMEOUT
+        watchdog.join(30)
+        assert outcome == [None] and signals == ["TERM", "KILL"]
+        assert client.calls == ["stop_process", "kill_process"]
+        assert service.status()["state"] == "stopped"
+    finally:
+        child.kill()
+        child.wait()

@@ -31,6 +31,15 @@ def test_proxy_settings_are_normalized_as_waitress_compares_them():
     assert Settings().trusted_proxy == ""
 
 
+def test_the_watchdog_is_on_by_default_and_zero_turns_it_off():
+    assert (Settings().watchdog_interval, Settings().watchdog_failures,
+            Settings().watchdog_kill_after) == (30, 3, 60)
+    settings = Settings.from_env({"FSI_WATCHDOG_INTERVAL": "0", "FSI_WATCHDOG_FAILURES": "2",
+                                  "FSI_WATCHDOG_KILL_AFTER": "3"})
+    assert (settings.watchdog_interval, settings.watchdog_failures,
+            settings.watchdog_kill_after) == (0, 2, 3)
+
+
 @pytest.mark.parametrize("env, word", [
     ({"FSI_PROT": "1"}, "unknown setting FSI_PROT"),
     ({"FSI_PORT": "http"}, "FSI_PORT"),
@@ -44,6 +53,11 @@ def test_proxy_settings_are_normalized_as_waitress_compares_them():
     ({"FSI_TRUSTED_PROXY_HEADERS": "x-real-ip"}, "FSI_TRUSTED_PROXY_HEADERS"),
     ({"FSI_TRUSTED_PROXY_HEADERS": ""}, "FSI_TRUSTED_PROXY_HEADERS"),
     ({"FSI_TRUSTED_PROXY_HEADERS": "forwarded x-forwarded-for"}, "FSI_TRUSTED_PROXY_HEADERS"),
+    ({"FSI_WATCHDOG_INTERVAL": "-30"}, "FSI_WATCHDOG_INTERVAL"),
+    ({"FSI_WATCHDOG_INTERVAL": "0.01"}, "FSI_WATCHDOG_INTERVAL"),
+    ({"FSI_WATCHDOG_FAILURES": "0"}, "FSI_WATCHDOG_FAILURES"),
+    ({"FSI_WATCHDOG_FAILURES": "2.5"}, "FSI_WATCHDOG_FAILURES"),
+    ({"FSI_WATCHDOG_KILL_AFTER": "soon"}, "FSI_WATCHDOG_KILL_AFTER"),
 ])
 def test_typos_and_bad_values_are_refused(env, word):
     with pytest.raises(ValueError) as caught:

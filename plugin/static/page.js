@@ -36,6 +36,9 @@
       state_stopped: "stopped", state_backoff: "retrying", state_exited: "exited",
       state_fatal: "failed", state_unknown: "unknown",
       uptime_units: ["d", "h", "min", "s"],
+      health: "Web UI check", health_ok: "answers", health_unknown: "not checked yet",
+      health_unresponsive: "no answer ({count} failed checks in a row)",
+      watchdog: "Watchdog restarts", watchdog_last: "{count}, last on {time}: {reason}",
     },
     "zh-CN": {
       title: "qBittorrent", language: "语言", login_title: "登录插件",
@@ -60,6 +63,9 @@
       state_stopped: "已停止", state_backoff: "重试中", state_exited: "已退出",
       state_fatal: "启动失败", state_unknown: "未知",
       uptime_units: ["天", "小时", "分", "秒"],
+      health: "Web UI 检查", health_ok: "有响应", health_unknown: "尚未检查",
+      health_unresponsive: "无响应（连续 {count} 次检查失败）",
+      watchdog: "看门狗重启", watchdog_last: "{count} 次，最近一次于 {time}：{reason}",
     },
   };
 
@@ -185,6 +191,7 @@
     $("pid").textContent = status.pid || "–";
     $("port-now").textContent = status.port || "–";
     $("uptime").textContent = status.running ? formatUptime(status.uptime) : "–";
+    renderWatchdog();
     // Never under the user's hands: a status arriving while they type would
     // otherwise replace (or, mid-edit, merge into) what they typed.
     const portField = $("port");
@@ -196,6 +203,27 @@
     $("start").disabled = $("restart").disabled = $("stop").disabled = !!busy;
     const progress = $("progress");
     show(progress, busy ? t("busy_" + busy) : "");
+  }
+
+  // The watchdog's fields are there only while it is on, and what it did
+  // only once it has acted; its reason is the plugin's own text, as msg is.
+  function renderWatchdog() {
+    const health = $("health");
+    showFact(health, status.health !== undefined);
+    health.dataset.health = status.state === "running" ? status.health : "";
+    health.textContent = status.state !== "running" ? "–"
+      : t("health_" + status.health, { count: status.failed_checks });
+    const watchdog = $("watchdog");
+    showFact(watchdog, status.watchdog_restarts !== undefined);
+    if (status.watchdog_restarts === undefined) return;
+    watchdog.textContent = t("watchdog_last", {
+      count: status.watchdog_restarts, reason: status.watchdog_last_reason,
+      time: new Date(status.watchdog_last_restart * 1000).toLocaleString(lang) });
+  }
+
+  // A fact of the status list: its value and the term before it.
+  function showFact(value, visible) {
+    value.hidden = value.previousElementSibling.hidden = !visible;
   }
 
   async function poll() {

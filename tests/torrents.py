@@ -1,0 +1,34 @@
+"""Torrents made locally for tests: trackerless, private, of a file written beside them."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+PIECE = 16384
+
+
+def bencode(value: Any) -> bytes:
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, bytes):
+        return b"%d:%s" % (len(value), value)
+    if isinstance(value, list):
+        return b"l" + b"".join(map(bencode, value)) + b"e"
+    return b"d" + b"".join(bencode(k) + bencode(value[k]) for k in sorted(value)) + b"e"
+
+
+def make_torrent(directory: Path, name: str, size: int) -> tuple[bytes, str]:
+    """A trackerless private single-file torrent of a local file; returns it and its info hash.
+
+    Private: no DHT, PeX or local discovery for it, whatever the profile says.
+    """
+    data = hashlib.sha256(name.encode()).digest() * (size // 32)
+    (directory / name).write_bytes(data)
+    pieces = b"".join(hashlib.sha1(data[i:i + PIECE]).digest() for i in range(0, len(data), PIECE))
+    info = {"name": name, "length": len(data), "piece length": PIECE, "pieces": pieces,
+            "private": 1}
+    return bencode({"info": info, "created by": "qbittorrent-fsi tests"}), \
+        hashlib.sha1(bencode(info)).hexdigest()

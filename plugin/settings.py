@@ -18,6 +18,8 @@ ENV_PREFIX = "FSI_"
 DEFAULT_HOME = Path("/var/lib/qbittorrent-fsi")
 #: The shortest stop grace accepted: below it a big session loses resume data.
 MIN_STOP_GRACE = 300
+#: The fewest backups kept (FSI_BACKUP_KEEP).
+MIN_BACKUP_KEEP = 2
 
 
 def _as_port(value: str) -> int:
@@ -40,6 +42,14 @@ def _as_grace(value: str) -> int:
         raise ValueError("qBittorrent needs at least %d s to save resume data, got %r"
                          % (MIN_STOP_GRACE, value))
     return seconds
+
+
+def _as_keep(value: str) -> int:
+    count = int(value)
+    if count < MIN_BACKUP_KEEP:
+        raise ValueError("at least %d: a restore keeps the backup it restores and the one it "
+                         "makes first, got %r" % (MIN_BACKUP_KEEP, value))
+    return count
 
 
 def _as_network(value: str) -> str:
@@ -94,6 +104,8 @@ class Settings:
     busy_wait: float = 1.0
     #: Worker threads of the web server.
     threads: int = 8
+    #: How many backups are kept in ``home/backups``; the oldest automatic ones go first.
+    backup_keep: int = 10
     #: Interpreter that supervisord uses to run the plugin (``conf/supervisord.conf``).
     python: str = sys.executable
 
@@ -176,6 +188,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "rpc_timeout": _as_seconds,
     "busy_wait": _as_seconds,
     "threads": int,
+    "backup_keep": _as_keep,
     "python": str,
 }
 

@@ -28,11 +28,12 @@ def bencode(value: Any) -> bytes:
 
 
 def make_torrent(directory: Path, name: str, size: int) -> tuple[bytes, str]:
-    """A trackerless single-file torrent of a local file; returns it and its info hash."""
+    """A trackerless, private single-file torrent of a local file; returns it and its info hash."""
     data = hashlib.sha256(name.encode()).digest() * (size // 32)
     (directory / name).write_bytes(data)
     pieces = b"".join(hashlib.sha1(data[i:i + PIECE]).digest() for i in range(0, len(data), PIECE))
-    info = {"name": name, "length": len(data), "piece length": PIECE, "pieces": pieces}
+    info = {"name": name, "length": len(data), "piece length": PIECE, "pieces": pieces,
+            "private": 1}
     return bencode({"info": info, "created by": "qbittorrent-fsi tests"}), \
         hashlib.sha1(bencode(info)).hexdigest()
 

@@ -403,8 +403,15 @@ class QbittorrentService:
                 except FsiError as error:
                     raise FsiError(error.code, "nothing was restored: %s" % error.msg,
                                    error.results) from None
-            undo = self._backup(AUTOMATIC, consistent=True, keep_also=(name,))["name"]
-            self._put_in_place(source)
+            try:
+                undo = self._backup(AUTOMATIC, consistent=True, keep_also=(name,))["name"]
+                self._put_in_place(source)
+            except FsiError as error:
+                with contextlib.suppress(FsiError, SupervisorFault):
+                    if was_running:  # as it was: running on its port
+                        self._start(None, time.monotonic() + self.settings.start_timeout)
+                    error.results = self.status()
+                raise
             done = {"restored": name, "undo": undo, "torrents": source.facts.torrents}
             if not was_running:
                 return {**self.status(), **done}

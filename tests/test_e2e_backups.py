@@ -201,6 +201,9 @@ def test_a_full_disk_is_9990_and_leaves_no_partial_file(fresh_stack):
                               "fsi-test-full", str(directory)], capture_output=True, text=True)
     assert mounted.returncode == 0, mounted.stderr
     try:
+        kept = fresh_stack.call("backup")["results"]["name"] + ".tar.gz"
+        port = free_port()
+        assert fresh_stack.call("start", port=port)["err"] == 0
         filler = directory / "filler"
         with open(filler, "wb", buffering=0) as handle:
             for _ in range(64):  # the tmpfs' size: it is full before the end
@@ -209,16 +212,24 @@ def test_a_full_disk_is_9990_and_leaves_no_partial_file(fresh_stack):
                 except OSError as exc:
                     assert exc.errno == errno.ENOSPC
                     break
-        before = profile_state(fresh_stack)
         answer = fresh_stack.call("backup")
         assert answer["err"] == Err.SAVE, answer
         assert "No space left on device" in answer["msg"]
-        assert os.listdir(directory) == ["filler"]
-        assert profile_state(fresh_stack) == before
-        assert fresh_stack.call("backups")["results"]["records"] == []
+        assert sorted(os.listdir(directory)) == ["filler", kept]
+
+        # A restore first makes an automatic backup: it cannot, so nothing is
+        # restored and qBittorrent runs again on its port.
+        answer = fresh_stack.call("restore", name=kept[:-len(".tar.gz")])
+        assert answer["err"] == Err.SAVE, answer
+        assert answer["results"]["running"] is True and answer["results"]["port"] == port
+        assert accepting(port)
+        assert sorted(os.listdir(directory)) == ["filler", kept]
+
         filler.unlink()
         answer = fresh_stack.call("backup")
         assert answer["err"] == 0, answer
-        assert os.listdir(directory) == [answer["results"]["name"] + ".tar.gz"]
+        assert sorted(os.listdir(directory)) == sorted([kept, answer["results"]["name"] +
+                                                        ".tar.gz"])
     finally:
+        fresh_stack.call("stop")
         subprocess.run(["umount", str(directory)], check=True)

@@ -10,6 +10,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from plugin.backups import AUTOMATIC, MANUAL, BackupStore, exchange, parse_name
 from plugin.commands import validate_backup_name
@@ -18,6 +20,7 @@ from plugin.lifecycle import QbittorrentService
 from plugin.program_config import ProgramConfig
 from plugin.qbt_profile import WebuiCredentials
 from plugin.settings import Settings
+from tests.fuzzing import json_values
 from tests.test_lifecycle_unit import CONF, DummySupervisorClient
 
 NAME = "manual-20260102-030405-060708"
@@ -91,6 +94,14 @@ def restore(store: BackupStore, name: str) -> None:
 def test_a_name_is_one_the_plugin_gives_and_nothing_else(bad):
     assert parse_name(bad) is None
     assert code_of(validate_backup_name, bad) == Err.PARAMS
+
+
+@given(st.text(max_size=40) | json_values)
+def test_nothing_but_a_name_the_plugin_gives_passes(value):
+    if parse_name(value) is not None:
+        assert validate_backup_name(value) == value
+    else:
+        assert code_of(validate_backup_name, value) in (Err.PARAMS, Err.NO_INPUT)
 
 
 def test_a_missing_name_is_no_input():

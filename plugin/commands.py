@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from plugin.auth import Authenticator
+from plugin.backups import parse_name
 from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService
 from plugin.protocol import FsiRequest
@@ -112,6 +113,16 @@ def validate_credentials(username: Any, password: Any) -> tuple[str, str]:
     return username, password
 
 
+def validate_backup_name(value: Any) -> str:
+    """The name of a backup as ``backups`` lists it; nothing else (no path, no extension)."""
+    if value is None:
+        raise FsiError(Err.NO_INPUT, "params.name is needed: a name that backups lists")
+    if parse_name(value) is None:
+        raise FsiError(Err.PARAMS, "name must be a backup's name as backups lists it, such as "
+                       "manual-20261125-140849-000000, got %s" % _describe(value))
+    return value
+
+
 class CommandTable:
     """Maps ``cmd`` names to handlers; everything but ``login`` needs a token."""
 
@@ -129,6 +140,10 @@ class CommandTable:
             "status": self.status,
             "log": self.log,
             "version": self.version,
+            "backup": self.backup,
+            "backups": self.backups,
+            "restore": self.restore,
+            "delete_backup": self.delete_backup,
             "webui_credentials": self.webui_credentials,
             "set_webui_credentials": self.set_webui_credentials,
         }
@@ -179,6 +194,25 @@ class CommandTable:
     def version(self, call: Call) -> dict[str, Any]:
         _accept_params(call)
         return self.service.versions()
+
+    # -- backups ---------------------------------------------------------
+
+    def backup(self, call: Call) -> dict[str, Any]:
+        _accept_params(call)
+        return self.service.backup()
+
+    def backups(self, call: Call) -> dict[str, Any]:
+        _accept_params(call)
+        return {"records": self.service.list_backups()}
+
+    def restore(self, call: Call) -> dict[str, Any]:
+        _accept_params(call, "name")
+        name = validate_backup_name(call.params.get("name"))
+        return self._with_url(call, self.service.restore, name)
+
+    def delete_backup(self, call: Call) -> None:
+        _accept_params(call, "name")
+        self.service.delete_backup(validate_backup_name(call.params.get("name")))
 
     def webui_credentials(self, call: Call) -> dict[str, Any]:
         _accept_params(call)

@@ -21,6 +21,7 @@ from supervisor.states import ProcessStates, getProcessStateDescription
 
 from plugin import diagnostics
 from plugin.autostart import AutostartChoice
+from plugin.backups import AUTOMATIC, MANUAL, Backup, BackupStore
 from plugin.errors import Err, FsiError
 from plugin.orphans import Orphan, OrphanStopper
 from plugin.probes import await_exit, command_line, exited, listening, may_listen
@@ -42,6 +43,9 @@ DOWN_STATES = (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL)
 #: How long after its start qBittorrent may still be starting up (seconds): a stop
 #: then first waits for its Web UI (see _send_stop).
 STARTUP_WINDOW = 5
+#: What a backup made while qBittorrent runs says about itself.
+RUNNING_NOTE = ("qBittorrent was running: the torrents' resume data is as of its last save, "
+                "not this moment; stop qBittorrent first for an exact copy")
 
 #: How long past the stop grace a start at boot waits for a busy plugin.
 BUSY_RETRY_MARGIN = 60
@@ -54,7 +58,8 @@ class QbittorrentService:
 
     def __init__(self, settings: Settings, client: SupervisorClient | None = None,
                  config: ProgramConfig | None = None, state: ProcessState | None = None,
-                 webui: WebuiCredentials | None = None) -> None:
+                 webui: WebuiCredentials | None = None,
+                 backups: BackupStore | None = None) -> None:
         self.settings = settings
         self.name = settings.program
         self.client = client or SupervisorClient.for_settings(settings)
@@ -64,6 +69,7 @@ class QbittorrentService:
         self.webui = webui or WebuiCredentials.for_settings(settings)
         self.state = state or ProcessState(self.client, self.name, settings.events_socket)
         self.choice = AutostartChoice(settings.choice_file)
+        self.backups = backups or BackupStore.for_settings(settings)
         self._lock = threading.Lock()
         #: Stop and restart requests so far, counted before they take the lock
         #: (two racing may count once: still a change): a watchdog restart
@@ -437,3 +443,78 @@ class QbittorrentService:
         with contextlib.suppress(SupervisorFault, FsiError):
             self.client.stop_process(self.name)
         self.state.invalidate()
+
+    # -- backups ---------------------------------------------------------
+
+    def backup(self) -> dict[str, Any]:
+        """Archive qBittorrent's settings and torrent list; exact only while it is stopped."""
+        with self._exclusive():
+            running = self.state.fresh_info()["state"] not in DOWN_STATES
+            record = self._backup(MANUAL, consistent=not running)
+        if running:
+            record["note"] = RUNNING_NOTE
+        return record
+
+    def list_backups(self) -> list[dict[str, Any]]:
+        return self.backups.records()
+
+    def delete_backup(self, name: str) -> None:
+        self.backups.delete(name)
+
+    def restore(self, name: str) -> dict[str, Any]:
+        """Bring back backup ``name``: stop, back up what is there, swap it in, start again.
+
+        The backup is read whole first: a damaged one changes nothing. The
+        automatic backup made before the swap undoes the restore.
+        """
+        with self._exclusive(), self.backups.open(name) as source:
+            info = self.state.fresh_info()
+            if info["state"] == ProcessStates.STOPPING:
+                raise FsiError(Err.BUSY, "qBittorrent is still stopping (saving resume data); "
+                               "restore once status says stopped", self._describe(info))
+            was_running = info["state"] in UP_STATES
+            if was_running or info["state"] == ProcessStates.BACKOFF:
+                try:
+                    self._stop_and_wait(time.monotonic() + self.settings.stop_wait)
+                except FsiError as error:
+                    raise FsiError(error.code, "nothing was restored: %s" % error.msg,
+                                   error.results) from None
+            try:
+                undo = self._backup(AUTOMATIC, consistent=True, keep_also=(name,))["name"]
+                self._put_in_place(source)
+            except FsiError as error:
+                with contextlib.suppress(FsiError, SupervisorFault):
+                    if was_running:  # as it was: running on its port
+                        self._start(None, time.monotonic() + self.settings.start_timeout)
+                    error.results = self.status()
+                raise
+            done = {"restored": name, "undo": undo, "torrents": source.facts.torrents}
+            if not was_running:
+                return {**self.status(), **done}
+            try:
+                status = self._start(None, time.monotonic() + self.settings.start_timeout)
+            except FsiError as error:
+                raise FsiError(error.code, "restored %s (restore %s undoes it), but qBittorrent "
+                               "did not start again: %s" % (name, undo, error.msg),
+                               error.results) from None
+            return {**status, **done}
+
+    def _backup(self, kind: str, consistent: bool, keep_also: tuple[str, ...] = ()
+                ) -> dict[str, Any]:
+        login = self.webui.get()
+        return self.backups.create(kind, self.config.port(), login["username"],
+                                   login["password"], consistent, keep_also)
+
+    def _put_in_place(self, source: Backup) -> None:
+        """The backup's port, Web UI login and profile directories: all of them or none."""
+        facts = source.facts
+        previous_port = self.config.set_port(facts.port) if facts.port is not None else None
+        previous_login = self.webui.get()
+        try:
+            self.webui.set(facts.username, facts.password)
+            self.backups.restore(source)
+        except FsiError:
+            with contextlib.suppress(FsiError):
+                self.program.restore(previous_port)
+                self.webui.set(previous_login["username"], previous_login["password"])
+            raise

@@ -21,6 +21,8 @@ ENV_PREFIX = "FSI_"
 DEFAULT_HOME = Path("/var/lib/qbittorrent-fsi")
 #: The shortest stop grace accepted: below it a big session loses resume data.
 MIN_STOP_GRACE = 300
+#: The fewest backups kept (FSI_BACKUP_KEEP).
+MIN_BACKUP_KEEP = 2
 
 
 def _as_port(value: str) -> int:
@@ -80,6 +82,11 @@ def _as_proxy_headers(value: str) -> str:
     if "forwarded" in names and len(names) > 1:
         raise ValueError("trust either forwarded or x-forwarded-* headers, not both")
     return " ".join(names)
+
+
+def _as_keep(value: str) -> int:
+    return _whole_at_least(value, MIN_BACKUP_KEEP, "a restore keeps the backup it restores "
+                           "and the one it makes first: at least %d" % MIN_BACKUP_KEEP)
 
 
 def _as_network(value: str) -> str:
@@ -160,6 +167,8 @@ class Settings:
     #: How long a watchdog restart lets a hung qBittorrent take to exit after
     #: SIGTERM before supervisord SIGKILLs it.
     watchdog_kill_after: float = 60.0
+    #: How many backups are kept in ``home/backups``; the oldest automatic ones go first.
+    backup_keep: int = 10
     #: Interpreter that supervisord uses to run the plugin (``conf/supervisord.conf``).
     python: str = sys.executable
 
@@ -251,6 +260,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "watchdog_interval": _as_check_interval,
     "watchdog_failures": _as_count,
     "watchdog_kill_after": _as_seconds,
+    "backup_keep": _as_keep,
     "python": str,
 }
 

@@ -43,7 +43,8 @@ def test_every_curl_example_answers_what_the_docs_say(docs_stack: Stack):
     env = dict(os.environ, FSI=docs_stack.url, PASSWORD=PASSWORD, TOKEN=docs_stack.login())
     pairs = examples(text)
     assert {"login", "status", "start", "restart", "stop", "log", "version", "logout",
-            "webui_credentials", "set_webui_credentials"} <= {
+            "webui_credentials", "set_webui_credentials", "backup", "backups", "restore",
+            "delete_backup"} <= {
         json.loads(re.search(r"\{.*\}", code).group(0))["cmd"] for code, _ in pairs
         if "<<EOF" in code}
     for code, promised in pairs:

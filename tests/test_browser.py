@@ -303,3 +303,32 @@ def test_the_watchdogs_findings_are_shown_in_both_languages(browser: Browser, tm
     finally:
         context.close()
         server.close()
+
+
+def test_the_backups_panel_makes_lists_and_deletes_a_backup(page: Page, stack: Stack):
+    sent = fsi_posts(page)
+    page.goto(base_url(stack))
+    log_in(page)
+    expect_state(page, "stopped")
+    page.get_by_role("button", name="Make a backup").click()
+    expect(page.locator("#backup-message")).to_have_text("Backup made.")
+    made = stack.call("backups")["results"]["records"][0]
+    row = page.locator("#backup-list li[data-name='%s']" % made["name"])
+    expect(row).to_contain_text("made by hand")
+    expect(row).to_contain_text("%d torrents" % made["torrents"])
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    # A restore asks first: dismissed, nothing is sent.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    row.get_by_role("button", name="Restore", exact=True).click()
+    assert asked and asked[0].startswith("Restore the backup of ")
+    assert "restore" not in {body["cmd"] for body in sent}
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.locator("#backup-message")).to_have_text("Backup deleted.")
+    expect(row).to_have_count(0)
+    assert made["name"] not in {record["name"]
+                                for record in stack.call("backups")["results"]["records"]}
+    assert {"backup", "backups", "delete_backup"} <= {body["cmd"] for body in sent}

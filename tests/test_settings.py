@@ -17,10 +17,12 @@ def test_defaults_live_in_the_runtime_directory(tmp_path):
 
 def test_values_are_converted():
     settings = Settings.from_env({"FSI_PORT": "9000", "FSI_TOKEN_IDLE": "1.5",
-                                  "FSI_NETWORK": "lan", "HOME": "/ignored"})
+                                  "FSI_NETWORK": "lan", "FSI_BACKUP_KEEP": "3",
+                                  "HOME": "/ignored"})
     assert (settings.port, settings.token_idle, settings.network) == (9000, 1.5, "lan")
     assert settings.home == Path("/var/lib/qbittorrent-fsi")
     assert settings.log_dir == settings.home / "log"
+    assert settings.backup_keep == 3 and Settings().backup_keep == 10
 
 
 def test_proxy_settings_are_normalized_as_waitress_compares_them():
@@ -58,6 +60,8 @@ def test_the_watchdog_is_on_by_default_and_zero_turns_it_off():
     ({"FSI_WATCHDOG_FAILURES": "0"}, "FSI_WATCHDOG_FAILURES"),
     ({"FSI_WATCHDOG_FAILURES": "2.5"}, "FSI_WATCHDOG_FAILURES"),
     ({"FSI_WATCHDOG_KILL_AFTER": "soon"}, "FSI_WATCHDOG_KILL_AFTER"),
+    ({"FSI_BACKUP_KEEP": "1"}, "FSI_BACKUP_KEEP"),
+    ({"FSI_BACKUP_KEEP": "ten"}, "FSI_BACKUP_KEEP"),
 ])
 def test_typos_and_bad_values_are_refused(env, word):
     with pytest.raises(ValueError) as caught:

@@ -7,6 +7,8 @@
 (function () {
   const ENDPOINT = "./include/index.php";
   const REQUEST_TIMEOUT_MS = 30000;
+  // A restore stops qBittorrent, swaps its files in and starts it again.
+  const RESTORE_TIMEOUT_MS = 60000;
   const POLL_MS = 3000;
   const BUSY_POLL_MS = 1000;
   const ERR = { OK: 0, TIMEOUT: 9998, NOT_LOGGED_IN: 9984, AUTHORIZE: 9988 };
@@ -29,6 +31,21 @@
       webui_change: "Change these credentials", webui_new_username: "New Web UI username",
       webui_new_password: "New Web UI password", save: "Save",
       show: "Show", hide: "Hide", log_title: "qBittorrent log", refresh: "Refresh",
+      backups_title: "Backups",
+      backups_hint: "A backup holds qBittorrent's settings, categories, tags, RSS rules, port and torrent list, not the downloaded files. While qBittorrent runs, it holds the resume data of qBittorrent's last save.",
+      backup_make: "Make a backup", backups_empty: "No backups yet.",
+      backup_restore: "Restore", backup_delete: "Delete",
+      backup_kind_manual: "made by hand", backup_kind_auto: "made before a restore",
+      backup_torrents: "{count} torrents", backup_unreadable: "unreadable",
+      backup_running: "made while running",
+      busy_backup: "Making a backup…", busy_delete_backup: "Deleting the backup…",
+      busy_restore: "Restoring the backup: qBittorrent is stopped and started again…",
+      backup_made: "Backup made.",
+      backup_made_running: "Backup made while qBittorrent runs: its torrents' resume data is as of qBittorrent's last save. Stop qBittorrent first for an exact copy.",
+      backup_deleted: "Backup deleted.",
+      backup_restored: "Backup restored. To undo it, restore the backup made before the restore (now at the top of the list).",
+      confirm_restore: "Restore the backup of {created}? qBittorrent is stopped and started again; its current settings and torrent list are saved as a backup first.",
+      confirm_delete: "Delete the backup of {created}? This cannot be undone.",
       network_error: "The plugin did not answer; check the connection and try again.",
       session_over: "Your session ended; please log in again.",
       versions: "plugin {plugin} · qBittorrent {qbittorrent} · supervisor {supervisor}",
@@ -56,6 +73,21 @@
       webui_change: "修改这些凭据", webui_new_username: "新的 Web UI 用户名",
       webui_new_password: "新的 Web UI 密码", save: "保存",
       show: "显示", hide: "隐藏", log_title: "qBittorrent 日志", refresh: "刷新",
+      backups_title: "备份",
+      backups_hint: "备份包含 qBittorrent 的设置、分类、标签、RSS 规则、端口和种子列表，不含已下载的文件。qBittorrent 运行时，备份中的续传数据为其上次保存时的状态。",
+      backup_make: "立即备份", backups_empty: "还没有备份。",
+      backup_restore: "恢复", backup_delete: "删除",
+      backup_kind_manual: "手动备份", backup_kind_auto: "恢复前自动备份",
+      backup_torrents: "{count} 个种子", backup_unreadable: "无法读取",
+      backup_running: "运行中备份",
+      busy_backup: "正在备份…", busy_delete_backup: "正在删除备份…",
+      busy_restore: "正在恢复备份：qBittorrent 将停止并重新启动…",
+      backup_made: "备份完成。",
+      backup_made_running: "备份时 qBittorrent 正在运行：种子的续传数据为其上次保存时的状态。如需完全一致的备份，请先停止 qBittorrent。",
+      backup_deleted: "备份已删除。",
+      backup_restored: "备份已恢复。如需撤销，请恢复恢复前自动生成的备份（现位于列表顶部）。",
+      confirm_restore: "恢复 {created} 的备份？qBittorrent 将停止并重新启动；恢复前会先把当前的设置和种子列表备份。",
+      confirm_delete: "删除 {created} 的备份？此操作无法撤销。",
       network_error: "插件没有响应，请检查连接后重试。",
       session_over: "会话已结束，请重新登录。",
       versions: "插件 {plugin} · qBittorrent {qbittorrent} · supervisor {supervisor}",
@@ -85,13 +117,13 @@
     return text;
   }
 
-  async function call(cmd, params) {
+  async function call(cmd, params, timeoutMs) {
     try {
       const response = await fetch(ENDPOINT, {
         method: "POST", cache: "no-store", credentials: "omit",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ cmd: cmd, token: token, params: params || {} }),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs || REQUEST_TIMEOUT_MS),
       });
       return await response.json();
     } catch (error) {
@@ -121,6 +153,7 @@
     }
     revealPassword($("webui-reveal").getAttribute("aria-pressed") === "true");
     renderStatus();
+    renderBackups();
   }
 
   // -- login ----------------------------------------------------------------
@@ -162,6 +195,7 @@
     poll();
     loadCredentials();
     loadVersions();
+    loadBackups();
   }
 
   // -- status ---------------------------------------------------------------
@@ -329,6 +363,100 @@
     $("log-lines").textContent = answer.err === ERR.OK ? answer.results.lines.join("\n") : answer.msg;
   }
 
+  // -- backups --------------------------------------------------------------
+
+  let backups = [];        // the records of the last backups answer
+  let backupBusy = null;   // "backup" | "restore" | "delete_backup" while one runs
+
+  function formatDate(iso) {
+    return new Date(iso).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  function formatSize(bytes) {
+    const units = ["B", "KB", "MB", "GB"];
+    let size = bytes;
+    let unit = 0;
+    while (size >= 1024 && unit < units.length - 1) { size /= 1024; unit++; }
+    return (unit ? size.toFixed(1) : size) + " " + units[unit];
+  }
+
+  function smallButton(text, onClick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small";
+    button.textContent = text;
+    button.disabled = !!backupBusy;
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  function backupItem(record) {
+    const item = document.createElement("li");
+    item.dataset.name = record.name;
+    const facts = [t("backup_kind_" + record.kind), formatSize(record.size),
+      record.torrents === null ? t("backup_unreadable") : t("backup_torrents", { count: record.torrents })];
+    if (record.consistent === false) facts.push(t("backup_running"));
+    const text = document.createElement("span");
+    const when = document.createElement("strong");
+    when.textContent = formatDate(record.created);
+    text.append(when, " · " + facts.join(" · "));
+    const buttons = document.createElement("span");
+    buttons.className = "buttons";
+    const remove = smallButton(t("backup_delete"), () => deleteBackup(record));
+    remove.classList.add("danger");
+    buttons.append(smallButton(t("backup_restore"), () => restoreBackup(record)), remove);
+    item.append(text, buttons);
+    return item;
+  }
+
+  function renderBackups() {
+    $("backup-list").replaceChildren(...backups.map(backupItem));
+    $("backups-empty").hidden = backups.length > 0;
+    $("backup-make").disabled = !!backupBusy;
+    show($("backup-progress"), backupBusy ? t("busy_" + backupBusy) : "");
+  }
+
+  async function loadBackups() {
+    const answer = await call("backups");
+    if (sessionEnded(answer)) return;
+    if (answer.err !== ERR.OK) {
+      show($("backup-error"), answer.msg);
+      return;
+    }
+    backups = answer.results.records;
+    renderBackups();
+  }
+
+  // One backup command at a time; its outcome in words, then the list again.
+  async function backupCommand(cmd, params, done, timeoutMs) {
+    show($("backup-error"), "");
+    show($("backup-message"), "");
+    backupBusy = cmd;
+    renderBackups();
+    const answer = await call(cmd, params, timeoutMs);
+    backupBusy = null;
+    renderBackups();
+    if (sessionEnded(answer)) return;
+    if (answer.err === ERR.OK) show($("backup-message"), done(answer.results));
+    else show($("backup-error"), answer.msg);
+    loadBackups();
+  }
+
+  function makeBackup() {
+    backupCommand("backup", {}, (results) => t(results.consistent ? "backup_made" : "backup_made_running"));
+  }
+
+  function restoreBackup(record) {
+    if (!confirm(t("confirm_restore", { created: formatDate(record.created) }))) return;
+    backupCommand("restore", { name: record.name }, () => t("backup_restored"), RESTORE_TIMEOUT_MS)
+      .then(() => { poll(); loadCredentials(); });
+  }
+
+  function deleteBackup(record) {
+    if (!confirm(t("confirm_delete", { created: formatDate(record.created) }))) return;
+    backupCommand("delete_backup", { name: record.name }, () => t("backup_deleted"));
+  }
+
   // -- wiring ---------------------------------------------------------------
 
   $("lang").addEventListener("change", () => {
@@ -346,6 +474,7 @@
   $("webui-form").addEventListener("submit", saveCredentials);
   $("log-card").addEventListener("toggle", () => { if ($("log-card").open) loadLog(); });
   $("log-refresh").addEventListener("click", loadLog);
+  $("backup-make").addEventListener("click", makeBackup);
 
   applyLanguage();
   if (token) enterApp(); else showLogin("");

@@ -112,11 +112,16 @@ class EmbeddedStack(Stack):
             env=self.env, capture_output=True, text=True, timeout=60)
 
     def start(self) -> "EmbeddedStack":
-        installed = self.install()
-        assert installed.returncode == 0, installed.stderr
-        self.supervisor.ctl("update")
-        if not wait_for(lambda: accepting(self.port)):
-            raise RuntimeError("the plugin did not come up: %s" % self.supervisor.ctl("status"))
+        try:
+            installed = self.install()
+            assert installed.returncode == 0, installed.stderr
+            self.supervisor.ctl("update")
+            if not wait_for(lambda: accepting(self.port)):
+                raise RuntimeError("the plugin did not come up: %s"
+                                   % self.supervisor.ctl("status"))
+        except BaseException:
+            self.close()
+            raise
         return self
 
     @property

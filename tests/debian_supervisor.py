@@ -53,8 +53,10 @@ class DebianSupervisor:
         self.process = subprocess.Popen([SUPERVISORD, "-n", "-c", str(self.main_config)],
                                         env=env, stdout=self.log, stderr=subprocess.STDOUT)
         if not wait_for(lambda: "admin-sleeper" in self.ctl("status")
-                        or self.process.poll() is not None):
-            raise RuntimeError("Debian's supervisord did not come up: %s" % self.output())
+                        or self.process.poll() is not None) or self.process.poll() is not None:
+            output = self.output()
+            self.close()
+            raise RuntimeError("Debian's supervisord did not come up: %s" % output)
         return self
 
     def output(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import waitress
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, MultiSocketServer
 from waitress.task import ErrorTask
 
@@ -36,12 +37,29 @@ class FsiErrorTask(ErrorTask):
                                      "server: %s (%s)" % (error.reason, error.body)))
         self.status = "200 OK"
         self.response_headers.extend(ANSWER_HEADERS.items())
-        self.set_close_on_finish()
+        # What waitress' own error answer does; spelled out because waitress 2
+        # (Debian 12's) has no Task.set_close_on_finish.
+        self.response_headers.append(("Connection", "close"))
+        self.close_on_finish = True
         self.content_length = len(body)
         self.write(body)
 
 
+class StrictRequestParser(HTTPRequestParser):
+    """waitress' parser, refusing a request line it cannot read as waitress 3 does (400).
+
+    waitress 2 (Debian 12's) passes such a line on as a request with no
+    method and no path, which the app could only call a wrong method.
+    """
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        if not self.command:
+            raise ParsingError("Start line is invalid")
+
+
 class FsiChannel(HTTPChannel):
+    parser_class = StrictRequestParser
     error_task_class = FsiErrorTask
 
 
@@ -50,7 +68,10 @@ def create_server(app: Any, host: str, port: int, threads: int
     """A waitress server for ``app`` on ``host:port`` (port 0: any free one)."""
     server = waitress.create_server(app, host=host, port=port, threads=threads,
                                     ident="qbittorrent-fsi",
-                                    max_request_body_size=WAITRESS_MAX_BODY)
+                                    max_request_body_size=WAITRESS_MAX_BODY,
+                                    # waitress 3's default, which waitress 2 only warns about:
+                                    # X-Forwarded-* from an untrusted client never reach the app.
+                                    clear_untrusted_proxy_headers=True)
     # A host name that resolves to several addresses gives a MultiSocketServer:
     # every listening server must answer its refusals as FSI JSON.
     listeners = [server] if isinstance(server, BaseWSGIServer) else [

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run test passwd fuzz ctl bench clean screenshot
 
-$(BIN)/qbittorrent-fsi: setup.py
+$(BIN)/qbittorrent-fsi: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@

@@ -7,11 +7,11 @@ only serves its three files. The HTML names the language picked from
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
+from importlib.resources import files
 
 import bottle
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = files("plugin") / "static"
 _FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",

@@ -21,10 +21,10 @@ DEBIAN_VERSIONS = {"bottle": "0.12.23", "waitress": "2.1.2", "supervisor": "4.2.
 ON_DEBIAN = [
     "tests/test_atomic.py", "tests/test_auth.py", "tests/test_cli_access.py",
     "tests/test_commands.py", "tests/test_diagnostics.py", "tests/test_install_conf.py",
-    "tests/test_lifecycle_unit.py", "tests/test_page.py", "tests/test_program_config.py",
-    "tests/test_protocol.py", "tests/test_qbt_profile.py", "tests/test_settings.py",
-    "tests/test_state_cache.py", "tests/test_web_errors.py", "tests/test_web_hostile.py",
-    "tests/test_e2e_lifecycle.py",
+    "tests/test_lifecycle_unit.py", "tests/test_orphans.py", "tests/test_page.py",
+    "tests/test_program_config.py", "tests/test_protocol.py", "tests/test_qbt_profile.py",
+    "tests/test_settings.py", "tests/test_state_cache.py", "tests/test_web_errors.py",
+    "tests/test_web_hostile.py", "tests/test_e2e_lifecycle.py",
 ]
 
 

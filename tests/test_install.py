@@ -230,13 +230,15 @@ def test_each_install_runs_the_stack_from_anywhere(installs, kind):
 @pytest.mark.parametrize("kind", ["pip", "pipx"])
 def test_each_install_writes_snippets_for_a_supervisord(installs, kind, tmp_path):
     line = installs.moved(shell_lines(readme_blocks()[1])[1], kind)
-    home, conf_d = tmp_path / "home", tmp_path / "conf.d"
+    home, conf_d, logs = tmp_path / "home", tmp_path / "conf.d", tmp_path / "log"
     line = line.replace(DOCS_HOME, str(home)).replace(DOCS_CONF_D, str(conf_d))
-    done = installs.run(["bash", "-euc", line], FSI_PASSWORD="install-password")
+    # The logs' default, /var/log/qbittorrent-fsi, moved here too.
+    done = installs.run(["bash", "-euc", line], FSI_PASSWORD="install-password",
+                        FSI_LOG_DIR=str(logs))
     assert done.returncode == 0, done.stdout + done.stderr
     snippet = (conf_d / "qbittorrent-fsi.conf").read_text()
     assert "command=%s -m plugin serve" % installs.python(kind) in snippet
-    assert "ENV_" not in snippet
+    assert "ENV_" not in snippet and "stderr_logfile=%s/" % logs in snippet
     assert (conf_d / "qbittorrent.conf").resolve() == home / "qbittorrent.ini"
     assert "--profile=%s" % (home / "profile") in (home / "qbittorrent.ini").read_text()
     assert "Session\\InterfaceAddress=127.0.0.1" in profile_config(home / "profile").read_text()

@@ -35,4 +35,4 @@ ctl: $(BIN)/qbittorrent-fsi
 	$(BIN)/qbittorrent-fsi ctl $(ARGS)
 
 clean:
-	rm -rf $(VENV) var *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .hypothesis

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run test passwd fuzz ctl bench clean screenshot install-unas
 
-$(BIN)/qbittorrent-fsi: setup.py
+$(BIN)/qbittorrent-fsi: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
@@ -51,4 +51,4 @@ install-unas:
 	chmod 644 $(DESTDIR)$(NGINX_SNIPPETS)/qbittorrent-fsi.conf
 
 clean:
-	rm -rf $(VENV) var *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .hypothesis

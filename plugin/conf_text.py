@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from pathlib import Path
+from importlib.resources import files
 
 from plugin.ini_text import cut_section, without_sections
 from plugin.settings import ENV_PREFIX, Settings
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+#: The templates, shipped inside the package (``plugin/conf`` links to the checkout's ``conf/``).
+CONF_DIR = files("plugin") / "conf"
 #: qBittorrent profile presets, by ``FSI_NETWORK``.
 PRESETS = {"loopback": "qBittorrent-loopback.conf", "lan": "qBittorrent-lan.conf"}
 #: Names of the programs in the templates.

@@ -130,7 +130,9 @@ def secure(settings: Settings, dest: Path) -> None:
     for path in exposed_paths(ours, user):
         if path in ours:
             take_back(path)
-    others = [dest, settings.program_conf, Path(plugin.__file__).parent, CONF_DIR]
+    # The templates' own directory: in a checkout plugin/conf is a link to conf/.
+    templates = Path(CONF_DIR).resolve()
+    others = [dest, settings.program_conf, Path(plugin.__file__).parent, templates]
     exposed = exposed_paths(ours + others, user)
     if exposed:
         raise ValueError("%s may change what supervisord runs as root through: %s; make "

@@ -7,11 +7,11 @@ only serves its three files. The HTML names the language picked from
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
+from importlib.resources import files
 
 import bottle
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = files("plugin") / "static"
 # Not app.js: behind the NAS web server the page shares its path with the
 # U-NAS app's own files (unas/qbittorrent/), whose app.js is the desktop's.
 _FILES = {

@@ -17,6 +17,7 @@ import waitress
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.proxy_headers import MalformedProxyHeader, parse_proxy_headers
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, MultiSocketServer
 from waitress.task import ErrorTask
 from waitress.utilities import BadRequest, Error
@@ -45,12 +46,29 @@ class FsiErrorTask(ErrorTask):
         body = _refusal(self.request.error)
         self.status = "200 OK"
         self.response_headers.extend(ANSWER_HEADERS.items())
-        self.set_close_on_finish()
+        # What waitress' own error answer does; spelled out because waitress 2
+        # (Debian 12's) has no Task.set_close_on_finish.
+        self.response_headers.append(("Connection", "close"))
+        self.close_on_finish = True
         self.content_length = len(body)
         self.write(body)
 
 
+class StrictRequestParser(HTTPRequestParser):
+    """waitress' parser, refusing a request line it cannot read as waitress 3 does (400).
+
+    waitress 2 (Debian 12's) passes such a line on as a request with no
+    method and no path, which the app could only call a wrong method.
+    """
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        if not self.command:
+            raise ParsingError("Start line is invalid")
+
+
 class FsiChannel(HTTPChannel):
+    parser_class = StrictRequestParser
     error_task_class = FsiErrorTask
 
 
@@ -97,6 +115,8 @@ def create_server(app: Any, settings: Settings) -> BaseWSGIServer | MultiSocketS
         channel_timeout=settings.channel_timeout,
         cleanup_interval=settings.cleanup_interval,
         max_request_header_size=settings.max_header_size,
+        # waitress 3's default, which waitress 2 only warns about: X-Forwarded-*
+        # from an untrusted client never reach the app.
         clear_untrusted_proxy_headers=True, **_proxy_adjustments(settings))
     # A host name that resolves to several addresses gives a MultiSocketServer:
     # every listening server must answer its refusals as FSI JSON.

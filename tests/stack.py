@@ -22,6 +22,19 @@ from typing import Any
 from plugin.probes import listening
 
 PASSWORD = "e2e-password"
+#: A root shell's PATH on Debian: ``python3`` is /usr/bin/python3, with Debian's packages.
+DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def plain_shell_env(**extra: str) -> dict[str, str]:
+    """This environment as a Debian shell without the project has it, plus ``extra``.
+
+    No ``FSI_*`` settings, no Python or pipx variables (PYTHONPATH, an active
+    venv) and Debian's PATH, so that ``python3`` and ``pipx`` are Debian's.
+    """
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("FSI_", "PIPX_", "PYTHON", "VIRTUAL_ENV"))}
+    return {**env, "PATH": DEBIAN_PATH, **extra}
 
 
 _handed_out: set[int] = set()
@@ -90,7 +103,8 @@ def wait_for(check, timeout: float = 15.0, interval: float = 0.05) -> bool:
 
 class Stack:
     def __init__(self, extra_env: dict[str, str] | None = None,
-                 wrapper: list[str] | None = None) -> None:
+                 wrapper: list[str] | None = None, command: list[str] | None = None,
+                 cwd: Path | None = None, environ: dict[str, str] | None = None) -> None:
         missing = [b for b in ("qbittorrent-nox",) if shutil.which(b) is None]
         if missing:
             raise RuntimeError("end-to-end tests need %s on PATH (apt-get install -y "
@@ -99,7 +113,7 @@ class Stack:
         self.home = Path(tempfile.mkdtemp(prefix="fsi-e2e-"))
         self.port = free_port()
         self.url = "http://127.0.0.1:%d/include/index.php" % self.port
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FSI_")}
+        self.env = {k: v for k, v in (environ or os.environ).items() if not k.startswith("FSI_")}
         self.env.update(FSI_HOME=str(self.home), FSI_PORT=str(self.port),
                         FSI_HOST="127.0.0.1", FSI_PASSWORD=PASSWORD)
         self.env.update(extra_env or {})
@@ -107,6 +121,9 @@ class Stack:
         self.process: subprocess.Popen | None = None
         # A command prefix for `qbittorrent-fsi run`, e.g. unshare for a private mount namespace.
         self.wrapper = wrapper or []
+        # The `qbittorrent-fsi` command (default: this checkout's) and where it runs.
+        self.command = command or [sys.executable, "-m", "plugin"]
+        self.cwd = cwd
 
     @property
     def program_conf(self) -> Path:
@@ -128,8 +145,8 @@ class Stack:
     def start(self) -> "Stack":
         self.output = open(self.home / "run.out", "ab")
         self.token = None  # sessions live in the plugin process
-        self.process = subprocess.Popen([*self.wrapper, sys.executable, "-m", "plugin", "run"],
-                                        env=self.env, stdout=self.output,
+        self.process = subprocess.Popen([*self.wrapper, *self.command, "run"], env=self.env,
+                                        cwd=self.cwd, stdout=self.output,
                                         stderr=subprocess.STDOUT)
         try:
             if not wait_for(lambda: accepting(self.port) or self.process.poll() is not None):
@@ -189,6 +206,6 @@ class Stack:
         return self.post({"cmd": cmd, "token": self.token, "params": params})
 
     def ctl(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "plugin", "ctl", *args], env=self.env,
+        result = subprocess.run([*self.command, "ctl", *args], env=self.env, cwd=self.cwd,
                                 capture_output=True, text=True, timeout=60)
         return result.stdout + result.stderr

@@ -1,11 +1,17 @@
 """Unit tests: rendering program snippets for a stock supervisord."""
 from __future__ import annotations
 
+import os
+import pwd
+import re
+
 import pytest
+
+from plugin import install_conf as install_conf_module
 
 from plugin.conf_text import expand_env, render
 from plugin.ini_text import cut_section
-from plugin.install_conf import install_conf
+from plugin.install_conf import install_conf, secure
 from plugin.program_config import ProgramConfig
 from plugin.settings import Settings
 
@@ -63,3 +69,19 @@ def test_every_program_is_named_after_fsi_program(tmp_path):
         assert "[program:qbt-alt-fsi]" in text and "[eventlistener:qbt-alt-fsi-events]" in text
         assert "qbittorrent-fsi]" not in text and "%(ENV_" not in text
     assert "files=%s" % (tmp_path / "qbittorrent.ini") in texts.supervisord
+
+
+def test_templates_qbittorrents_user_may_change_are_refused_through_the_link(tmp_path,
+                                                                            monkeypatch):
+    # In a checkout plugin/conf is a link to conf/: the templates' own directory counts.
+    nobody = pwd.getpwnam("nobody")
+    templates = tmp_path / "conf"
+    templates.mkdir()
+    os.chown(templates, nobody.pw_uid, nobody.pw_gid)
+    (tmp_path / "plugin").mkdir()
+    (tmp_path / "plugin" / "conf").symlink_to(templates)
+    monkeypatch.setattr(install_conf_module, "CONF_DIR", tmp_path / "plugin" / "conf")
+    settings = Settings(home=tmp_path / "home", qbt_user="nobody")
+    settings.log_dir.mkdir(parents=True)
+    with pytest.raises(ValueError, match=re.escape(str(templates))):
+        secure(settings, tmp_path / "conf.d")

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 
 from plugin.auth import LOCKOUT_FAILURES
 from plugin.errors import Err
+from plugin.server import create_server
+from plugin.settings import Settings
 from plugin.web import MAX_BODY
 from tests.local_server import PASSWORD, fsi
 
@@ -165,3 +168,16 @@ def test_a_foreign_page_is_refused_before_any_password_check(server, header):
     assert login_from(server, own, PASSWORD)["err"] == Err.SUCCEED
     assert login_from(server, {"Referer": "http://127.0.0.1:%s/" % server.port},
                       PASSWORD)["err"] == Err.SUCCEED
+
+
+def test_every_waitress_drops_a_client_s_forwarded_headers_without_a_warning():
+    # waitress 2 (Debian 12's) passes X-Forwarded-* on unless told, with a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        server = create_server(lambda environ, start_response: [],
+                               Settings(host="127.0.0.1", port=0, threads=1))
+    try:
+        assert server.adj.clear_untrusted_proxy_headers is True
+    finally:
+        server.task_dispatcher.shutdown()
+        server.close()

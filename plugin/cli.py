@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
-import logging
 import os
 import shutil
 import sys
@@ -17,7 +16,6 @@ from plugin.diagnostics import QBITTORRENT_BINARY
 from plugin.errors import FsiError
 from plugin.install_conf import (DEBIAN_CONF_D, DEBIAN_SUPERVISOR_URL, find_installs,
                                  install_conf, refuse_foreign, uninstall_conf)
-from plugin.parent import die_with_parent
 from plugin.runtime import prepare_home
 from plugin.settings import Settings
 
@@ -107,16 +105,10 @@ def cmd_ctl(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    """Serve the FSI endpoint with waitress (what supervisord runs)."""
-    # Before anything else: a plugin outliving a killed supervisord would keep
-    # the next supervisord's plugin off the port.
-    die_with_parent()
-    from plugin.server import create_server
-    from plugin.web import create_app
+    """Serve the FSI endpoint with waitress (what supervisord runs, as ``-m plugin.serve``)."""
+    from plugin.serve import main as serve
 
-    settings = _settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    create_server(create_app(settings), settings).run()
+    serve()
 
 
 def cmd_passwd(args: argparse.Namespace) -> None:

@@ -1,6 +1,9 @@
 """The only code that speaks XML-RPC to supervisord.
 
-``SupervisorTransport`` is not thread-safe, so every thread gets its own
+The standard library's client over supervisord's unix socket or TCP port:
+``supervisor.xmlrpc`` (its own transport and fault table) would bring
+supervisor's HTTP server along, 5 MB of a plugin that lives as long as
+supervisord. A transport is not thread-safe, so every thread gets its own
 proxy (kept in a ``threading.local`` so that the persistent connection to
 supervisord is reused across requests on that thread). Each connection has a
 socket timeout; note that a client-side timeout does not cancel the action
@@ -8,15 +11,15 @@ inside supervisord.
 """
 from __future__ import annotations
 
+import base64
 import errno
 import http.client
 import socket
 import threading
+import urllib.parse
 import xmlrpc.client
 from dataclasses import dataclass
 from typing import Any
-
-from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from plugin.errors import Err, FsiError
 from plugin.settings import Settings
@@ -33,8 +36,31 @@ _SAFE_TO_REPEAT = frozenset("supervisor." + name for name in (
     "tailProcessStdoutLog", "tailProcessStderrLog"))
 
 
+class Faults:
+    """supervisord's fault codes, as ``supervisor.xmlrpc.Faults`` has them (a test compares)."""
+
+    UNKNOWN_METHOD = 1
+    INCORRECT_PARAMETERS = 2
+    BAD_ARGUMENTS = 3
+    SIGNATURE_UNSUPPORTED = 4
+    SHUTDOWN_STATE = 6
+    BAD_NAME = 10
+    BAD_SIGNAL = 11
+    NO_FILE = 20
+    NOT_EXECUTABLE = 21
+    FAILED = 30
+    ABNORMAL_TERMINATION = 40
+    SPAWN_ERROR = 50
+    ALREADY_STARTED = 60
+    NOT_RUNNING = 70
+    SUCCESS = 80
+    ALREADY_ADDED = 90
+    STILL_RUNNING = 91
+    CANT_REREAD = 92
+
+
 class SupervisorFault(Exception):
-    """supervisord answered with an XML-RPC fault (see ``supervisor.xmlrpc.Faults``)."""
+    """supervisord answered with an XML-RPC fault (see :class:`Faults`)."""
 
     def __init__(self, code: int, text: str) -> None:
         self.code = code
@@ -70,21 +96,40 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-class _TimeoutTransport(SupervisorTransport):
-    def __init__(self, serverurl: str, timeout: float, username: str, password: str) -> None:
-        super().__init__(username=username or None, password=password or None,
-                         serverurl=serverurl)
-        if serverurl.startswith("unix://"):
-            self._get_connection = lambda: _UnixConnection(serverurl[7:], timeout)
-        else:
-            inner = self._get_connection
+class _Transport(xmlrpc.client.Transport):
+    """HTTP/1.1 to supervisord over ``unix://PATH`` or ``http://HOST:PORT``, with its
+    Basic auth, one kept-alive connection, and no request sent twice."""
 
-            def with_timeout() -> http.client.HTTPConnection:
-                conn = inner()
-                conn.timeout = timeout
-                return conn
+    def __init__(self, url: str, timeout: float, username: str, password: str) -> None:
+        super().__init__()
+        self.url = url
+        self.timeout = timeout
+        self._authorization = "Basic " + base64.b64encode(
+            ("%s:%s" % (username, password)).encode()).decode() if username else None
 
-            self._get_connection = with_timeout
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        if self._connection[1] is None:
+            if self.url.startswith("unix://"):
+                connection: http.client.HTTPConnection = _UnixConnection(self.url[7:],
+                                                                         self.timeout)
+            else:
+                parsed = urllib.parse.urlsplit(self.url)
+                connection = http.client.HTTPConnection(parsed.hostname, parsed.port or 80,
+                                                        timeout=self.timeout)
+            self._connection = host, connection
+        return self._connection[1]
+
+    def send_headers(self, connection: http.client.HTTPConnection,
+                     headers: list[tuple[str, str]]) -> None:
+        if self._authorization:
+            headers = [*headers, ("Authorization", self._authorization)]
+        super().send_headers(connection, headers)
+
+    def request(self, host: Any, handler: str, request_body: bytes,
+                verbose: bool = False) -> Any:
+        # The standard library sends a request again on a dropped connection;
+        # SupervisorClient decides that itself (an action must not run twice).
+        return self.single_request(host, handler, request_body, verbose)
 
 
 class SupervisorClient:
@@ -105,8 +150,8 @@ class SupervisorClient:
     def _proxy(self) -> Any:
         proxy = getattr(self._local, "proxy", None)
         if proxy is None:
-            transport = _TimeoutTransport(self.url, self.timeout, *self._credentials)
-            proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+            transport = _Transport(self.url, self.timeout, *self._credentials)
+            proxy = xmlrpc.client.ServerProxy("http://127.0.0.1/RPC2", transport=transport)
             self._local.proxy = proxy
             self._local.transport = transport
         return proxy

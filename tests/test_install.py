@@ -237,7 +237,7 @@ def test_each_install_writes_snippets_for_a_supervisord(installs, kind, tmp_path
                         FSI_LOG_DIR=str(logs))
     assert done.returncode == 0, done.stdout + done.stderr
     snippet = (conf_d / "qbittorrent-fsi.conf").read_text()
-    assert "command=%s -m plugin serve" % installs.python(kind) in snippet
+    assert "command=%s -m plugin.serve" % installs.python(kind) in snippet
     assert "ENV_" not in snippet and "stderr_logfile=%s/" % logs in snippet
     assert (conf_d / "qbittorrent.conf").resolve() == home / "qbittorrent.ini"
     assert "--profile=%s" % (home / "profile") in (home / "qbittorrent.ini").read_text()

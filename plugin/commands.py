@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from plugin.auth import Authenticator
+from plugin.backup_service import BackupService
 from plugin.backups import parse_name
 from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService
@@ -128,9 +129,11 @@ class CommandTable:
 
     PUBLIC = frozenset({"login"})
 
-    def __init__(self, service: QbittorrentService, auth: Authenticator) -> None:
+    def __init__(self, service: QbittorrentService, auth: Authenticator,
+                 backups: BackupService | None = None) -> None:
         self.service = service
         self.auth = auth
+        self.backup_service = backups
         self.handlers: dict[str, Handler] = {
             "login": self.login,
             "logout": self.logout,
@@ -199,20 +202,25 @@ class CommandTable:
 
     def backup(self, call: Call) -> dict[str, Any]:
         _accept_params(call)
-        return self.service.backup()
+        return self._backups().backup()
 
     def backups(self, call: Call) -> dict[str, Any]:
         _accept_params(call)
-        return {"records": self.service.list_backups()}
+        return {"records": self._backups().list_backups()}
 
     def restore(self, call: Call) -> dict[str, Any]:
         _accept_params(call, "name")
         name = validate_backup_name(call.params.get("name"))
-        return self._with_url(call, self.service.restore, name)
+        return self._with_url(call, self._backups().restore, name)
 
     def delete_backup(self, call: Call) -> None:
         _accept_params(call, "name")
-        self.service.delete_backup(validate_backup_name(call.params.get("name")))
+        self._backups().delete_backup(validate_backup_name(call.params.get("name")))
+
+    def _backups(self) -> BackupService:
+        if self.backup_service is None:
+            raise FsiError(Err.INCOMPATIBLE, "this plugin keeps no backups")
+        return self.backup_service
 
     def webui_credentials(self, call: Call) -> dict[str, Any]:
         _accept_params(call)

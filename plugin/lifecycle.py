@@ -21,7 +21,6 @@ from supervisor.states import ProcessStates, getProcessStateDescription
 
 from plugin import diagnostics
 from plugin.autostart import AutostartChoice
-from plugin.backups import AUTOMATIC, MANUAL, Backup, BackupStore
 from plugin.errors import Err, FsiError
 from plugin.orphans import Orphan, OrphanStopper
 from plugin.probes import await_exit, command_line, exited, listening, may_listen
@@ -43,10 +42,6 @@ DOWN_STATES = (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL)
 #: How long after its start qBittorrent may still be starting up (seconds): a stop
 #: then first waits for its Web UI (see _send_stop).
 STARTUP_WINDOW = 5
-#: What a backup made while qBittorrent runs says about itself.
-RUNNING_NOTE = ("qBittorrent was running: the torrents' resume data is as of its last save, "
-                "not this moment; stop qBittorrent first for an exact copy")
-
 #: How long past the stop grace a start at boot waits for a busy plugin.
 BUSY_RETRY_MARGIN = 60
 
@@ -58,8 +53,7 @@ class QbittorrentService:
 
     def __init__(self, settings: Settings, client: SupervisorClient | None = None,
                  config: ProgramConfig | None = None, state: ProcessState | None = None,
-                 webui: WebuiCredentials | None = None,
-                 backups: BackupStore | None = None) -> None:
+                 webui: WebuiCredentials | None = None) -> None:
         self.settings = settings
         self.name = settings.program
         self.client = client or SupervisorClient.for_settings(settings)
@@ -69,7 +63,6 @@ class QbittorrentService:
         self.webui = webui or WebuiCredentials.for_settings(settings)
         self.state = state or ProcessState(self.client, self.name, settings.events_socket)
         self.choice = AutostartChoice(settings.choice_file)
-        self.backups = backups or BackupStore.for_settings(settings)
         self._lock = threading.Lock()
         #: Stop and restart requests so far, counted before they take the lock
         #: (two racing may count once: still a change): a watchdog restart
@@ -89,7 +82,7 @@ class QbittorrentService:
         orphan = self.orphans.current()
         if orphan is not None:
             return self._describe_orphan(orphan)
-        return self._describe(self.state.info())
+        return self.describe(self.state.info())
 
     def log_tail(self, source: str, lines: int) -> list[str]:
         """The last lines of qBittorrent's own log (``qbittorrent``) or of a captured stream."""
@@ -110,7 +103,7 @@ class QbittorrentService:
         return {"username": username, "applied": False, "restart_required": running,
                 "note": "applied at the next start%s" % (": use restart" if running else "")}
 
-    def _describe(self, info: dict[str, Any]) -> dict[str, Any]:
+    def describe(self, info: dict[str, Any]) -> dict[str, Any]:
         state = info["state"]
         pid = info["pid"] or None
         up = state in UP_STATES
@@ -170,7 +163,7 @@ class QbittorrentService:
     # -- lifecycle -------------------------------------------------------
 
     @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
+    def exclusive(self) -> Iterator[None]:
         """One start/stop at a time, and none while an orphan still holds the profile."""
         if not self._lock.acquire(timeout=self.settings.busy_wait):
             raise FsiError(Err.BUSY, "another start/stop is in progress, try again shortly")
@@ -195,8 +188,8 @@ class QbittorrentService:
 
         Answers only once the Web UI listens on the port.
         """
-        with self._exclusive():
-            return self._start(port, time.monotonic() + self.settings.start_timeout)
+        with self.exclusive():
+            return self.start_locked(port, time.monotonic() + self.settings.start_timeout)
 
     def start_if_chosen(self) -> None:
         """Start qBittorrent if the admin's last choice was to run it and this
@@ -228,10 +221,10 @@ class QbittorrentService:
         request timeout; a stop that takes longer answers 9998 (still stopping).
         """
         self._stop_requests += 1
-        with self._exclusive():
+        with self.exclusive():
             deadline = time.monotonic() + self.settings.start_timeout
-            self._stop_and_wait(deadline)
-            return self._start(None, deadline)
+            self.stop_locked(deadline)
+            return self.start_locked(None, deadline)
 
     def stop(self, wait: float | None = None) -> dict[str, Any]:
         """Ask supervisord to stop qBittorrent (SIGTERM, never an early SIGKILL).
@@ -240,10 +233,10 @@ class QbittorrentService:
         with ``state: stopping`` while supervisord carries on.
         """
         self._stop_requests += 1
-        with self._exclusive():
+        with self.exclusive():
             self.choice.set(False)
             wait = self.settings.stop_wait if wait is None else wait
-            return self._stop_and_wait(time.monotonic() + wait)
+            return self.stop_locked(time.monotonic() + wait)
 
     def restart_unresponsive(self, pid: int, kill_after: float,
                              on_signal: Callable[[str], None]) -> dict[str, Any] | None:
@@ -284,10 +277,10 @@ class QbittorrentService:
             info = self.state.fresh_info()
             if info["pid"] == pid:
                 raise FsiError(Err.TIMEOUT, "qBittorrent (pid %d) has not exited after "
-                               "SIGKILL" % pid, self._describe(info))
+                               "SIGKILL" % pid, self.describe(info))
             if info["state"] not in DOWN_STATES or self._stop_requests != stops:
                 return None
-            return self._start(port, deadline)
+            return self.start_locked(port, deadline)
 
     @contextlib.contextmanager
     def _unless_busy(self) -> Iterator[bool]:
@@ -307,12 +300,13 @@ class QbittorrentService:
                 raise
         self.state.invalidate()
 
-    def _start(self, port: int | None, deadline: float) -> dict[str, Any]:
+    def start_locked(self, port: int | None, deadline: float) -> dict[str, Any]:
+        """Start on ``port`` (None: the configured one) by ``deadline``; hold :meth:`exclusive`."""
         info = self.state.fresh_info()
         if info["state"] == ProcessStates.STOPPING:
             raise FsiError(Err.BUSY, "qBittorrent is still stopping (saving resume "
                            "data); start it again once status says stopped",
-                           self._describe(info))
+                           self.describe(info))
         if port is None:
             port = self.config.port()
             if port is None:
@@ -326,7 +320,7 @@ class QbittorrentService:
             # A config supervisord refuses is found before anything is stopped.
             self.program.sync(port_changed=previous is not None)
             if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
-                self._stop_and_wait(deadline)
+                self.stop_locked(deadline)
             # qBittorrent is stopped here: its config may be edited. A profile
             # deleted behind its back gets the preset before anything else.
             if seed_preset(profile_config(self.settings.profile),
@@ -362,7 +356,8 @@ class QbittorrentService:
             with contextlib.suppress(FsiError, SupervisorFault):
                 error.results = self.status()
 
-    def _stop_and_wait(self, deadline: float) -> dict[str, Any]:
+    def stop_locked(self, deadline: float) -> dict[str, Any]:
+        """Stop and wait for the exit until ``deadline`` (9998 after); hold :meth:`exclusive`."""
         info = self.state.fresh_info()
         pid = info["pid"] or None
         port = self._pid_port(pid) if pid else None
@@ -433,88 +428,13 @@ class QbittorrentService:
             self._cancel_retries()
             raise FsiError(Err.FAILED, "qBittorrent did not start: %s" % reason, self.status())
         if info["state"] in UP_STATES and listening(port, info["pid"] or None):
-            return self._describe(info)
+            return self.describe(info)
         raise FsiError(Err.TIMEOUT, "qBittorrent runs but its Web UI did not listen on port "
                        "%d in the %.1f s this request could wait; status shows how it goes on"
-                       % (port, time.monotonic() - began), self._describe(info))
+                       % (port, time.monotonic() - began), self.describe(info))
 
     def _cancel_retries(self) -> None:
         # Best effort: the caller's "did not start" is the answer that matters.
         with contextlib.suppress(SupervisorFault, FsiError):
             self.client.stop_process(self.name)
         self.state.invalidate()
-
-    # -- backups ---------------------------------------------------------
-
-    def backup(self) -> dict[str, Any]:
-        """Archive qBittorrent's settings and torrent list; exact only while it is stopped."""
-        with self._exclusive():
-            running = self.state.fresh_info()["state"] not in DOWN_STATES
-            record = self._backup(MANUAL, consistent=not running)
-        if running:
-            record["note"] = RUNNING_NOTE
-        return record
-
-    def list_backups(self) -> list[dict[str, Any]]:
-        return self.backups.records()
-
-    def delete_backup(self, name: str) -> None:
-        self.backups.delete(name)
-
-    def restore(self, name: str) -> dict[str, Any]:
-        """Bring back backup ``name``: stop, back up what is there, swap it in, start again.
-
-        The backup is read whole first: a damaged one changes nothing. The
-        automatic backup made before the swap undoes the restore.
-        """
-        with self._exclusive(), self.backups.open(name) as source:
-            info = self.state.fresh_info()
-            if info["state"] == ProcessStates.STOPPING:
-                raise FsiError(Err.BUSY, "qBittorrent is still stopping (saving resume data); "
-                               "restore once status says stopped", self._describe(info))
-            was_running = info["state"] in UP_STATES
-            if was_running or info["state"] == ProcessStates.BACKOFF:
-                try:
-                    self._stop_and_wait(time.monotonic() + self.settings.stop_wait)
-                except FsiError as error:
-                    raise FsiError(error.code, "nothing was restored: %s" % error.msg,
-                                   error.results) from None
-            try:
-                undo = self._backup(AUTOMATIC, consistent=True, keep_also=(name,))["name"]
-                self._put_in_place(source)
-            except FsiError as error:
-                with contextlib.suppress(FsiError, SupervisorFault):
-                    if was_running:  # as it was: running on its port
-                        self._start(None, time.monotonic() + self.settings.start_timeout)
-                    error.results = self.status()
-                raise
-            done = {"restored": name, "undo": undo, "torrents": source.facts.torrents}
-            if not was_running:
-                return {**self.status(), **done}
-            try:
-                status = self._start(None, time.monotonic() + self.settings.start_timeout)
-            except FsiError as error:
-                raise FsiError(error.code, "restored %s (restore %s undoes it), but qBittorrent "
-                               "did not start again: %s" % (name, undo, error.msg),
-                               error.results) from None
-            return {**status, **done}
-
-    def _backup(self, kind: str, consistent: bool, keep_also: tuple[str, ...] = ()
-                ) -> dict[str, Any]:
-        login = self.webui.get()
-        return self.backups.create(kind, self.config.port(), login["username"],
-                                   login["password"], consistent, keep_also)
-
-    def _put_in_place(self, source: Backup) -> None:
-        """The backup's port, Web UI login and profile directories: all of them or none."""
-        facts = source.facts
-        previous_port = self.config.set_port(facts.port) if facts.port is not None else None
-        previous_login = self.webui.get()
-        try:
-            self.webui.set(facts.username, facts.password)
-            self.backups.restore(source)
-        except FsiError:
-            with contextlib.suppress(FsiError):
-                self.program.restore(previous_port)
-                self.webui.set(previous_login["username"], previous_login["password"])
-            raise

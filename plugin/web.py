@@ -14,6 +14,7 @@ from typing import Any
 import bottle
 
 from plugin.auth import Authenticator, PasswordFile
+from plugin.backup_service import BackupService
 from plugin.commands import Call, CommandTable
 from plugin.errors import Err, FsiError
 from plugin.lifecycle import QbittorrentService
@@ -130,7 +131,7 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
         auth = Authenticator(PasswordFile(settings.auth_file), settings.token_idle,
                              settings.token_max, settings.lockout_window)
         service = QbittorrentService(settings)
-        commands = CommandTable(service, auth)
+        commands = CommandTable(service, auth, BackupService(service))
         threading.Thread(target=service.start_if_chosen, name="fsi-autostart",
                          daemon=True).start()
         start_watchdog(service)

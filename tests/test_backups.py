@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from plugin.backup_service import BackupService
 from plugin.backups import AUTOMATIC, MANUAL, BackupStore, exchange, parse_name
 from plugin.commands import validate_backup_name
 from plugin.errors import Err, FsiError
@@ -386,46 +387,46 @@ def test_directories_left_by_an_interrupted_restore_are_removed(store, profile):
 
 
 @pytest.fixture
-def service(tmp_path, profile, store):
+def backups(tmp_path, profile, store):
     conf = tmp_path / "q.ini"
     conf.write_bytes(CONF)
     settings = Settings(home=tmp_path, profile=profile, program_conf=conf, busy_wait=0.05)
     webui = WebuiCredentials(tmp_path / "webui.json",
                              profile / "qBittorrent" / "config" / "qBittorrent.conf")
     webui.set(*LOGIN)
-    return QbittorrentService(settings, DummySupervisorClient(), ProgramConfig(conf),
-                              webui=webui, backups=store)
+    return BackupService(QbittorrentService(settings, DummySupervisorClient(),
+                                            ProgramConfig(conf), webui=webui), store)
 
 
-def test_restore_while_stopped_sets_port_and_login_and_makes_an_undo_backup(service, profile):
-    name = service.backup()["name"]
-    service.config.set_port(9090)
-    service.webui.set("other", "password2")
+def test_restore_while_stopped_sets_port_and_login_and_makes_an_undo_backup(backups, profile):
+    name = backups.backup()["name"]
+    backups.service.config.set_port(9090)
+    backups.service.webui.set("other", "password2")
     (profile / "qBittorrent" / "data" / "BT_backup" / ("aa" * 20 + ".torrent")).unlink()
-    answer = service.restore(name)
+    answer = backups.restore(name)
     assert answer["restored"] == name and answer["torrents"] == 2 and not answer["running"]
-    assert service.config.port() == 8080 and answer["port"] == 8080
-    assert service.webui.get()["username"] == "admin"
+    assert backups.service.config.port() == 8080 and answer["port"] == 8080
+    assert backups.service.webui.get()["username"] == "admin"
     assert (profile / "qBittorrent" / "data" / "BT_backup" / ("aa" * 20 + ".torrent")).exists()
-    assert service.client.calls == []  # stopped before, so not started
-    service.restore(answer["undo"])
-    assert service.config.port() == 9090 and service.webui.get()["username"] == "other"
+    assert backups.service.client.calls == []  # stopped before, so not started
+    backups.restore(answer["undo"])
+    assert backups.service.config.port() == 9090 and backups.service.webui.get()["username"] == "other"
     assert not (profile / "qBittorrent" / "data" / "BT_backup" / ("aa" * 20 + ".torrent")).exists()
 
 
-def test_a_failed_swap_puts_the_port_and_the_login_back(service, profile, store):
-    name = service.backup()["name"]
-    service.config.set_port(9090)
-    service.webui.set("other", "password2")
+def test_a_failed_swap_puts_the_port_and_the_login_back(backups, profile, store):
+    name = backups.backup()["name"]
+    backups.service.config.set_port(9090)
+    backups.service.webui.set("other", "password2")
     before = snapshot(profile)
     store._swap = SwapThatFails(2)
-    assert code_of(service.restore, name) == Err.SAVE
-    assert service.config.port() == 9090 and service.webui.get()["username"] == "other"
+    assert code_of(backups.restore, name) == Err.SAVE
+    assert backups.service.config.port() == 9090 and backups.service.webui.get()["username"] == "other"
     assert snapshot(profile) == before
 
 
-def test_a_damaged_backup_changes_nothing_not_even_an_undo_backup(service, store):
+def test_a_damaged_backup_changes_nothing_not_even_an_undo_backup(backups, store):
     damaged(store, b"\x1f\x8b not really")
-    assert code_of(service.restore, NAME) == Err.DAMAGE
+    assert code_of(backups.restore, NAME) == Err.DAMAGE
     assert [record["name"] for record in store.records()] == [NAME]
-    assert service.client.calls == []
+    assert backups.service.client.calls == []

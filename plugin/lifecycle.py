@@ -29,9 +29,11 @@ from plugin.program_config import ProgramConfig, ProgramSync, port_in_command
 from plugin.conf_text import PRESETS, template
 from plugin.qbt_profile import (WebuiCredentials, hand_profile_to_user, profile_config,
                                  profile_log, seed_preset)
+from plugin.qbt_webapi import WebApiTarget
 from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
 from plugin.settings import Settings
 from plugin.state_cache import ProcessState
+from plugin.stats import TransferStats
 
 #: States in which supervisord has (or is about to have) a live process.
 UP_STATES = (ProcessStates.STARTING, ProcessStates.RUNNING)
@@ -59,7 +61,8 @@ class QbittorrentService:
     def __init__(self, settings: Settings, client: SupervisorClient | None = None,
                  config: ProgramConfig | None = None, state: ProcessState | None = None,
                  webui: WebuiCredentials | None = None,
-                 backups: BackupStore | None = None) -> None:
+                 backups: BackupStore | None = None,
+                 transfer_stats: TransferStats | None = None) -> None:
         self.settings = settings
         self.name = settings.program
         self.client = client or SupervisorClient.for_settings(settings)
@@ -70,6 +73,7 @@ class QbittorrentService:
         self.state = state or ProcessState(self.client, self.name, settings.events_socket)
         self.choice = AutostartChoice(settings.choice_file)
         self.backups = backups or BackupStore.for_settings(settings)
+        self.transfer_stats = transfer_stats or TransferStats()
         self._lock = threading.Lock()
         #: Stop and restart requests so far, counted before they take the lock
         #: (two racing may count once: still a change): a watchdog restart
@@ -102,6 +106,25 @@ class QbittorrentService:
 
     def webui_credentials(self) -> dict[str, Any]:
         return self.webui.get()
+
+    def stats(self) -> dict[str, Any]:
+        """qBittorrent's own figures (speeds, totals, torrent counts, free space) while it runs.
+
+        Stopped: ``{"running": false}`` alone. Running but its Web API silent
+        or refusing the plugin's login: FsiError 9971 with ``running: true``.
+        """
+        status = self.status()
+        if not status["running"]:
+            return {"running": False}
+        username, password = self.webui.in_effect()
+        try:
+            if status["port"] is None:
+                raise FsiError(Err.OFFLINE, "qBittorrent runs but its Web UI port is unknown")
+            target = WebApiTarget(status["port"], status["pid"], username, password)
+            return {"running": True, **self.transfer_stats.read(target)}
+        except FsiError as error:
+            error.results = {"running": True}
+            raise
 
     def set_webui_credentials(self, username: str, password: str) -> dict[str, Any]:
         """Keep new Web UI credentials; they reach qBittorrent at its next start."""

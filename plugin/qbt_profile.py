@@ -14,6 +14,7 @@ and right before supervisord is asked to start it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -84,7 +85,26 @@ class WebuiCredentials:
     def set(self, username: str, password: str) -> None:
         """Remember new credentials; :meth:`apply` writes them at the next start."""
         with self._lock:
-            self._save({"username": username, "password": password, "written": None})
+            in_effect = None
+            with contextlib.suppress(FsiError):  # an unreadable record is replaced
+                old = self._load()
+                in_effect = ([old["username"], old["password"]]
+                             if self._applied(old, self._read_config()) else old.get("in_effect"))
+            self._save({"username": username, "password": password, "written": None,
+                        "in_effect": in_effect})
+
+    def in_effect(self) -> tuple[str, str]:
+        """The username and password a running qBittorrent accepts, as far as the plugin knows.
+
+        Those in its config: after :meth:`set`, the ones written before, until
+        the next start writes the new ones. Never written yet, the current ones.
+        """
+        with self._lock:
+            record = self._load()
+            if record.get("in_effect") and not self._applied(record, self._read_config()):
+                username, password = record["in_effect"]
+                return username, password
+            return record["username"], record["password"]
 
     def apply(self) -> bool:
         """Write the credentials into qBittorrent.conf unless it has them already.

@@ -29,7 +29,6 @@ from plugin.program_config import ProgramConfig, ProgramSync, port_in_command
 from plugin.conf_text import PRESETS, template
 from plugin.qbt_profile import (WebuiCredentials, hand_profile_to_user, profile_config,
                                  profile_log, seed_preset)
-from plugin.qbt_webapi import WebApiTarget
 from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
 from plugin.settings import Settings
 from plugin.state_cache import ProcessState
@@ -116,12 +115,12 @@ class QbittorrentService:
         status = self.status()
         if not status["running"]:
             return {"running": False}
-        username, password = self.webui.in_effect()
         try:
             if status["port"] is None:
                 raise FsiError(Err.OFFLINE, "qBittorrent runs but its Web UI port is unknown")
-            target = WebApiTarget(status["port"], status["pid"], username, password)
-            return {"running": True, **self.transfer_stats.read(target)}
+            figures = self.transfer_stats.read(status["port"], status["pid"],
+                                               self.webui.in_effect)
+            return {"running": True, **figures}
         except FsiError as error:
             error.results = {"running": True}
             raise

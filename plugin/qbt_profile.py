@@ -101,10 +101,9 @@ class WebuiCredentials:
         """
         with self._lock:
             record = self._load()
-            if record.get("in_effect") and not self._applied(record, self._read_config()):
-                username, password = record["in_effect"]
-                return username, password
-            return record["username"], record["password"]
+            username, password = record.get("in_effect") or (record["username"],
+                                                             record["password"])
+            return username, password
 
     def apply(self) -> bool:
         """Write the credentials into qBittorrent.conf unless it has them already.
@@ -125,7 +124,9 @@ class WebuiCredentials:
             except OSError as exc:
                 raise FsiError(Err.SAVE, "cannot write qBittorrent's config %s: %s"
                                % (self.config, exc.strerror or exc)) from None
-            self._save({**record, "written": written})
+            # Written: these are in effect from this start on.
+            self._save({"username": record["username"], "password": record["password"],
+                        "written": written})
             return True
 
     @staticmethod

@@ -90,12 +90,18 @@ class TransferStats:
         self.client = client or WebApiClient()
         self.maindata = Maindata()
         self.save_path: str | None = None
-        self._shared = SharedAnswer(self._read, share_for, clock)
+        self._shared = SharedAnswer(share_for, clock)
 
-    def read(self, target: WebApiTarget) -> dict[str, Any]:
+    def read(self, port: int, pid: int | None,
+             login: Callable[[], tuple[str, str]]) -> dict[str, Any]:
         """``download_speed``, ``upload_speed``, ``downloaded``, ``uploaded``, ``torrents``,
-        ``free_space``, ``save_path``, ``connection_status``, ``dht_nodes``; FsiError 9971."""
-        figures = self._shared.get(target)
+        ``free_space``, ``save_path``, ``connection_status``, ``dht_nodes``; FsiError 9971.
+
+        ``login`` gives the username and password; it is called only when
+        qBittorrent is asked, not for a shared answer.
+        """
+        figures = self._shared.get((port, pid), lambda: self._read(
+            WebApiTarget(port, pid, *login())))
         return {**figures, "torrents": dict(figures["torrents"])}
 
     def _read(self, target: WebApiTarget) -> dict[str, Any]:
@@ -129,22 +135,20 @@ class TransferStats:
 
 
 class SharedAnswer:
-    """One call of ``read`` at a time; its outcome handed to every caller for ``max_age`` s.
+    """One read at a time; its outcome handed to every caller of the same key for ``max_age`` s.
 
     Callers that arrive while a read is under way wait for it and get its
-    outcome, whatever its age by then. A read for another key (another
-    qBittorrent process or login) is never shared.
+    outcome, whatever its age by then. The answer of one key (one
+    qBittorrent process) is never handed to a caller of another.
     """
 
-    def __init__(self, read: Callable[[Any], dict[str, Any]], max_age: float,
-                 clock: Callable[[], float]) -> None:
-        self._read = read
+    def __init__(self, max_age: float, clock: Callable[[], float]) -> None:
         self.max_age = max_age
         self._clock = clock
         self._changed = threading.Condition()
         self._last: _Flight | None = None
 
-    def get(self, key: Any) -> dict[str, Any]:
+    def get(self, key: Any, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         with self._changed:
             while True:
                 flight = self._last
@@ -158,7 +162,7 @@ class SharedAnswer:
                 self._changed.wait()  # a read for another key is under way
             flight = self._last = _Flight(key, self._clock())
         try:
-            flight.value = self._read(key)
+            flight.value = read()
         except Exception as error:
             flight.error = error
         finally:

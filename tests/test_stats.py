@@ -52,10 +52,14 @@ def target_of(api: DummyWebApi, pid: int = 4242, password: str | None = None) ->
                         api.password if password is None else password)
 
 
+def read(stats: TransferStats, target: WebApiTarget) -> dict:
+    return stats.read(target.port, target.pid, lambda: (target.username, target.password))
+
+
 def read_fresh(stats: TransferStats, clock: FakeClock, target: WebApiTarget) -> dict:
     """One read past the shared answer's age: a new call to the Web API."""
     clock.now += 5
-    return stats.read(target)
+    return read(stats, target)
 
 
 def offline(action) -> FsiError:
@@ -70,7 +74,7 @@ def test_the_figures_are_qbittorrents_own(api, stats):
                             up_info_data=3 * 10 ** 8, dht_nodes=17,
                             connection_status="connected")
     api.add("a" * 40, "downloading")
-    assert stats.read(target_of(api)) == {
+    assert read(stats, target_of(api)) == {
         "download_speed": 2048, "upload_speed": 512, "downloaded": 10 ** 9,
         "uploaded": 3 * 10 ** 8, "torrents": {**COUNTS_NONE, "total": 1, "downloading": 1},
         "free_space": 5_000_000_000, "save_path": "/srv/downloads",
@@ -149,18 +153,30 @@ def test_a_new_session_starts_over_from_a_full_update(api, stats, clock):
 def test_states_of_qbittorrent_4_and_5_count_alike(api, stats, states, counts):
     for index, state in enumerate(states):
         api.add("%040x" % index, state)
-    assert stats.read(target_of(api))["torrents"] == {**COUNTS_NONE, "total": len(states),
+    assert read(stats, target_of(api))["torrents"] == {**COUNTS_NONE, "total": len(states),
                                                       **counts}
 
 
 def test_callers_within_a_second_share_one_read(api, stats, clock):
-    first = stats.read(target_of(api))
+    first = read(stats, target_of(api))
     clock.now += 0.9
-    assert stats.read(target_of(api)) == first
+    assert read(stats, target_of(api)) == first
     assert api.maindata_calls == 1
     clock.now += 0.1
-    stats.read(target_of(api))
+    read(stats, target_of(api))
     assert api.maindata_calls == 2
+
+
+def test_a_shared_answer_reads_no_credentials(api, stats):
+    logins_read = []
+
+    def login() -> tuple[str, str]:
+        logins_read.append(1)
+        return api.username, api.password
+
+    for _ in range(3):
+        stats.read(api.port, 4242, login)
+    assert len(logins_read) == 1
 
 
 def test_callers_during_a_read_wait_for_it_however_long_it_takes(api, stats, clock):
@@ -173,7 +189,7 @@ def test_callers_during_a_read_wait_for_it_however_long_it_takes(api, stats, clo
     api.before_maindata = slow_qbittorrent
     api.add("a" * 40, "stalledUP")
     answers: list[dict] = []
-    callers = [threading.Thread(target=lambda: answers.append(stats.read(target_of(api))))
+    callers = [threading.Thread(target=lambda: answers.append(read(stats, target_of(api))))
                for _ in range(5)]
     for caller in callers:
         caller.start()
@@ -190,18 +206,18 @@ def test_callers_during_a_read_wait_for_it_however_long_it_takes(api, stats, clo
 
 
 def test_each_caller_gets_its_own_copy(api, stats):
-    stats.read(target_of(api))["torrents"]["total"] = 99
-    assert stats.read(target_of(api))["torrents"]["total"] == 0
+    read(stats, target_of(api))["torrents"]["total"] = 99
+    assert read(stats, target_of(api))["torrents"]["total"] == 0
 
 
 def test_another_process_is_never_served_an_answer_of_the_last_one(api, stats):
-    stats.read(target_of(api, pid=1))
-    stats.read(target_of(api, pid=2))
+    read(stats, target_of(api, pid=1))
+    read(stats, target_of(api, pid=2))
     assert api.maindata_calls == 2
 
 
 def test_a_web_api_that_does_not_answer_is_9971(stats):
-    error = offline(lambda: stats.read(WebApiTarget(free_port(), 4242, "admin", "x")))
+    error = offline(lambda: read(stats, WebApiTarget(free_port(), 4242, "admin", "x")))
     assert "does not answer" in error.msg
 
 
@@ -218,7 +234,7 @@ def test_refused_credentials_are_9971_and_not_tried_again_on_the_same_process(ap
 
 def test_a_refusal_is_shared_like_an_answer(api, stats):
     for _ in range(3):
-        offline(lambda: stats.read(target_of(api, password="changed")))
+        offline(lambda: read(stats, target_of(api, password="changed")))
     assert api.logins == 1
 
 
@@ -253,4 +269,4 @@ def test_the_save_path_is_read_again_when_the_free_space_changes(api, stats, clo
 
 def test_free_space_qbittorrent_cannot_tell_is_null(api, stats):
     api.server_state["free_space_on_disk"] = -1
-    assert stats.read(target_of(api))["free_space"] is None
+    assert read(stats, target_of(api))["free_space"] is None

@@ -373,7 +373,8 @@ def stats_rows(f: dict[str, Any]) -> list[tuple[str, str, str, float | None, str
                          "direct maindata %s" % ms(f["direct_maindata_%d" % count]), ratio,
                          "<= %.1fx" % STATS_RATIO, ratio <= STATS_RATIO))
     growth = f["stats_%d" % many] / f["stats_1"]
-    measured.append(("stats p50, 1 -> %d torrents" % many, "x%.2f" % growth, "", None,
+    measured.append(("stats p50, 1 -> %d torrents" % many,
+                     "%s -> %s" % (ms(f["stats_1"]), ms(f["stats_%d" % many])), "", growth,
                      "<= %.1fx" % STATS_GROWTH, growth <= STATS_GROWTH))
     for count in (1, many):
         measured.append(("stats read anew, %d torrent%s" % (count, "s" * (count > 1)),

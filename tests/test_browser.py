@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -212,32 +213,40 @@ def set_visibility(page: Page, state: str) -> None:
 
 
 def test_the_transfers_panel_shows_qbittorrents_counts_in_both_languages(page: Page,
-                                                                         stack: Stack):
+                                                                         stack: Stack,
+                                                                         tmp_path: Path):
     page.goto(base_url(stack))
     log_in(page)
     expect_state(page, "stopped")
     expect(page.locator("#stats-card")).to_be_hidden()
     port = free_port()
-    page.get_by_label("Web UI port").fill(str(port))
-    page.get_by_role("button", name="Start", exact=True).click()
-    expect_state(page, "running")
+    assert stack.call("start", port=port)["err"] == 0
     client = webui_client(port, stack.call("webui_credentials")["results"])
     client.auth_log_in()
+    # A "$" in a shown value once turned into what the text's placeholder matched.
+    downloads = tmp_path / "down $& loads"
+    downloads.mkdir()
+    client.app_set_preferences({"save_path": str(downloads)})
     client.torrents_add(torrent_files=[dataless_torrent("browser-%d.bin" % i)[0]
                                        for i in range(3)], is_paused=True)
     try:
-        # The page refreshes the panel by itself, every 2 s.
+        # The page follows by itself: status every 3 s, the panel every 2 s.
+        expect_state(page, "running")
         expect(page.locator("#count-total")).to_have_text("3")
         expect(page.locator("#count-paused")).to_have_text("3")
         expect(page.locator("#count-downloading")).to_have_text("0")
         expect(page.locator("#stat-download-speed")).to_have_text("0 B/s")
         expect(page.locator("#stat-upload-speed")).to_have_text("0 B/s")
+        expect(page.locator("#stat-free-space")).to_have_text(
+            re.compile(r"^[\d.,]+ (KiB|MiB|GiB|TiB|PiB)$"))
+        expect(page.locator("#stat-save-path")).to_have_text("Saving to %s" % downloads)
         expect(page.locator("#count-paused-label")).to_have_text("Paused")
         expect(page.locator("#stats-title")).to_have_text("Transfers")
         page.get_by_label("Language").select_option("zh-CN")
         expect(page.locator("#stats-title")).to_have_text("传输")
         expect(page.locator("#count-paused-label")).to_have_text("已暂停")
         expect(page.locator("#count-total-label")).to_have_text("全部")
+        expect(page.locator("#stat-save-path")).to_have_text("保存到 %s" % downloads)
         expect(page.locator("#count-paused")).to_have_text("3")
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         if os.environ.get("STATS_SHOT"):

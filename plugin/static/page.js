@@ -129,7 +129,8 @@
 
   function t(key, values) {
     let text = TEXT[lang][key] || TEXT.en[key] || key;
-    for (const name in values || {}) text = text.replace("{" + name + "}", values[name] ?? "?");
+    // A function, so that a "$" in a value (a save path may have one) stays as it is.
+    for (const name in values || {}) text = text.replace("{" + name + "}", () => values[name] ?? "?");
     return text;
   }
 

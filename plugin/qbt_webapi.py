@@ -97,7 +97,7 @@ class WebApiClient:
                                        "password": target.password}).encode()
         reply = self._request(target, "POST", LOGIN_PATH, form,
                               {"Content-Type": "application/x-www-form-urlencoded"})
-        if reply.body.strip() == b"Fails.":  # 200 up to now; a later version may say 401
+        if reply.body.strip() == b"Fails.":  # told by the body, whatever the status
             refusal = ("qBittorrent refused the plugin's Web UI credentials (user %r): were "
                        "they changed in qBittorrent's own settings? A restart applies the "
                        "plugin's credentials again" % target.username)
@@ -111,7 +111,7 @@ class WebApiClient:
             raise FsiError(Err.OFFLINE, "qBittorrent's Web API answered its login with HTTP %d: "
                            "%s" % (reply.status, _quote(reply.body)))
         self._refusal = None
-        # No cookie: qBittorrent needs none (its login bypass for localhost is on).
+        # Empty when qBittorrent set no cookie: it needs none (its login bypass for localhost).
         self._cookie = _cookie_header(reply.set_cookies)
 
     def _request(self, target: WebApiTarget, method: str, url: str, body: bytes | None = None,

@@ -6,9 +6,9 @@ so what the plugin receives and parses on a poll does not grow with the
 number of torrents. Its ``server_state`` is the transfer info (speeds,
 session totals, DHT nodes, connection status) plus the free space on the
 default save path, so one request a poll is enough. The save path itself is
-read again only after a full update or when that free space changes
-(qBittorrent measures it at most every 30 s), so that both describe the
-same path.
+read again after a full update, when that free space changes, and at least
+every ``SAVE_PATH_MAX_AGE`` seconds (qBittorrent measures the free space
+about that often).
 
 Several pages polling every second must not multiply the calls to
 qBittorrent: an answer is shared for up to ``SHARE_FOR`` seconds, and a
@@ -26,6 +26,8 @@ from plugin.qbt_webapi import WebApiClient, WebApiTarget
 
 #: How long one answer from qBittorrent is handed out again (seconds).
 SHARE_FOR = 1.0
+#: How long a save path read from qBittorrent is taken for its current one (seconds).
+SAVE_PATH_MAX_AGE = 30.0
 MAINDATA_PATH = "/api/v2/sync/maindata"
 SAVE_PATH_PATH = "/api/v2/app/defaultSavePath"
 
@@ -90,6 +92,8 @@ class TransferStats:
         self.client = client or WebApiClient()
         self.maindata = Maindata()
         self.save_path: str | None = None
+        self._save_path_read_at = 0.0
+        self._clock = clock
         self._shared = SharedAnswer(share_for, clock)
 
     def read(self, port: int, pid: int | None,
@@ -110,10 +114,12 @@ class TransferStats:
         try:
             self.maindata.apply(update)
             state = self.maindata.server_state
-            if update.get("full_update") or state["free_space_on_disk"] != before:
+            if (update.get("full_update") or state["free_space_on_disk"] != before
+                    or self._clock() - self._save_path_read_at >= SAVE_PATH_MAX_AGE):
                 self.save_path = None
             if self.save_path is None:
                 self.save_path = self.client.get(target, SAVE_PATH_PATH).decode("utf-8")
+                self._save_path_read_at = self._clock()
             free_space = state["free_space_on_disk"]
             return {
                 "download_speed": state["dl_info_speed"],

@@ -12,7 +12,7 @@ import pytest
 
 from plugin.errors import Err, FsiError
 from plugin.qbt_webapi import WebApiClient, WebApiTarget
-from plugin.stats import TransferStats
+from plugin.stats import SAVE_PATH_MAX_AGE, TransferStats
 from tests.dummy_webapi import DummyWebApi
 from tests.stack import free_port, wait_for
 
@@ -265,6 +265,16 @@ def test_the_save_path_is_read_again_when_the_free_space_changes(api, stats, clo
     assert (answer["save_path"], answer["free_space"]) == ("/mnt/big", 9_000_000_000_000)
     saves = [path for path, _, _ in api.requests if path == "/api/v2/app/defaultSavePath"]
     assert len(saves) == 2
+
+
+def test_a_new_save_path_shows_within_its_max_age_even_on_the_same_free_space(api, stats,
+                                                                            clock):
+    read(stats, target_of(api))
+    api.save_path = "/srv/elsewhere"
+    clock.now += 1
+    assert read(stats, target_of(api))["save_path"] == "/srv/downloads"
+    clock.now += SAVE_PATH_MAX_AGE
+    assert read(stats, target_of(api))["save_path"] == "/srv/elsewhere"
 
 
 def test_free_space_qbittorrent_cannot_tell_is_null(api, stats):

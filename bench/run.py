@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import xmlrpc.client
 from importlib.metadata import version
 from pathlib import Path
@@ -30,7 +31,9 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from plugin.conf_text import PRESETS, template
 from plugin.qbt_profile import profile_config
-from tests.stack import Stack, accepting, free_port, wait_for
+from plugin.stats import SHARE_FOR
+from tests.stack import Stack, accepting, free_port, wait_for, webui_client
+from tests.torrents import dataless_torrent
 
 #: Targets: (figure, operator, bound).
 START_RATIO = 1.2
@@ -41,6 +44,9 @@ POLLERS_MIN_RATE = 1500
 RSS_MAX_MB = 30.0
 RSS_GROWTH_MAX_MB = 0.5
 LISTENER_RSS_MAX_MB = 13.0
+STATS_RATIO = 1.5
+STATS_GROWTH = 2.0
+STATS_TORRENTS = 1000
 
 
 def until_accepting(port: int, timeout: float = 15.0) -> None:
@@ -79,6 +85,33 @@ class FsiClient:
         if answer["err"] != 0:
             raise RuntimeError("%s failed: %s" % (cmd, answer))
         return answer
+
+
+class DirectWebApi:
+    """qBittorrent's Web API asked directly, the cheapest way: one kept-alive connection,
+    one session, ``sync/maindata`` with the ``rid`` of its last answer."""
+
+    def __init__(self, port: int, credentials: dict[str, str]) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        form = urllib.parse.urlencode({"username": credentials["username"],
+                                       "password": credentials["password"]})
+        self.conn.request("POST", "/api/v2/auth/login", form,
+                          {"Content-Type": "application/x-www-form-urlencoded"})
+        response = self.conn.getresponse()
+        if response.read() != b"Ok.":
+            raise RuntimeError("qBittorrent refused the login")
+        self.cookie = response.getheader("Set-Cookie").split(";")[0]
+        self.rid = 0
+
+    def maindata(self) -> dict[str, Any]:
+        self.conn.request("GET", "/api/v2/sync/maindata?rid=%d" % self.rid,
+                          headers={"Cookie": self.cookie})
+        answer = json.loads(self.conn.getresponse().read())
+        self.rid = answer["rid"]
+        return answer
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 class Bench:
@@ -214,6 +247,60 @@ class Bench:
                             listener_rss=rss_mb(listener))
 
 
+    def stats(self) -> None:
+        """``stats`` with 1 and with STATS_TORRENTS paused torrents (no data, no peers)."""
+        status = self.fsi.call("status")["results"]
+        credentials = self.fsi.call("webui_credentials")["results"]
+        client = webui_client(status["port"], credentials)
+        direct = DirectWebApi(status["port"], credentials)
+        try:
+            for count in (1, STATS_TORRENTS):
+                have = self.fsi.call("stats")["results"]["torrents"]["total"]
+                for first in range(have, count, 100):
+                    client.torrents_add(is_paused=True, torrent_files=[
+                        dataless_torrent("bench-%04d.bin" % index)[0]
+                        for index in range(first, min(first + 100, count))])
+                if not wait_for(lambda: self.fsi.call("stats")["results"]["torrents"]["total"]
+                                == count, timeout=120, interval=0.5):
+                    raise RuntimeError("qBittorrent did not take %d torrents" % count)
+                direct.maindata()  # its full update, before the incremental ones
+                self.stats_polled(count, direct)
+                self.stats_fresh(count, direct)
+        finally:
+            direct.close()
+            client.torrents_delete(delete_files=False, torrent_hashes="all")
+
+    def stats_polled(self, count: int, direct: DirectWebApi, per_round: int = 300,
+                     direct_per_round: int = 10) -> None:
+        """Back-to-back requests, as for status: most get the answer shared for a second."""
+        body = self.fsi.body("stats")
+        fsi, raw = [], []
+        for _ in range(self.rounds):
+            for _ in range(direct_per_round):
+                raw.append(timed(direct.maindata))
+            for _ in range(per_round):
+                fsi.append(timed(lambda: self.fsi.post(body)))
+        self.figures.update({"stats_%d" % count: statistics.median(fsi),
+                             "direct_maindata_%d" % count: statistics.median(raw)})
+
+    def stats_fresh(self, count: int, direct: DirectWebApi) -> None:
+        """Each request once the shared answer is over a second old, as one page polling
+        every 2 s sends them: each asks qBittorrent; the direct call next to it."""
+        body = self.fsi.body("stats")
+        fsi, raw = [], []
+        for index in range(self.rounds):
+            time.sleep(SHARE_FOR + 0.05)
+            # The first request after the pause meets a sleepy machine: take turns.
+            if index % 2:
+                raw.append(timed(direct.maindata))
+            fsi.append(timed(lambda: self.fsi.post(body)))
+            if not index % 2:
+                raw.append(timed(direct.maindata))
+        self.figures.update({"stats_fresh_%d" % count: statistics.median(fsi),
+                             "direct_fresh_%d" % count: statistics.median(raw),
+                             "stats_fresh_ratio_%d" % count: paired_ratio(fsi, raw)})
+
+
 def paired_ratio(measured: list[float], baseline: list[float]) -> float:
     """Median of the round-by-round ratios.
 
@@ -272,7 +359,29 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, float | None, str, bool
          "<= %.1f MB" % RSS_GROWTH_MAX_MB, f["rss_growth"] <= RSS_GROWTH_MAX_MB),
         ("event listener RSS", "%.1f MB" % f["listener_rss"], "", None,
          "<= %.0f MB" % LISTENER_RSS_MAX_MB, f["listener_rss"] <= LISTENER_RSS_MAX_MB),
+        *stats_rows(f),
     ]
+
+
+def stats_rows(f: dict[str, Any]) -> list[tuple[str, str, str, float | None, str, bool | None]]:
+    many = STATS_TORRENTS
+    measured: list[tuple[str, str, str, float | None, str, bool | None]] = []
+    for count in (1, many):
+        ratio = f["stats_%d" % count] / f["direct_maindata_%d" % count]
+        measured.append(("stats p50, %d torrent%s" % (count, "s" * (count > 1)),
+                         ms(f["stats_%d" % count]),
+                         "direct maindata %s" % ms(f["direct_maindata_%d" % count]), ratio,
+                         "<= %.1fx" % STATS_RATIO, ratio <= STATS_RATIO))
+    growth = f["stats_%d" % many] / f["stats_1"]
+    measured.append(("stats p50, 1 -> %d torrents" % many,
+                     "%s -> %s" % (ms(f["stats_1"]), ms(f["stats_%d" % many])), "", growth,
+                     "<= %.1fx" % STATS_GROWTH, growth <= STATS_GROWTH))
+    for count in (1, many):
+        measured.append(("stats read anew, %d torrent%s" % (count, "s" * (count > 1)),
+                         ms(f["stats_fresh_%d" % count]),
+                         "direct maindata %s" % ms(f["direct_fresh_%d" % count]),
+                         f["stats_fresh_ratio_%d" % count], "", None))
+    return measured
 
 
 def table(measured: list[tuple[str, str, str, float | None, str, bool | None]]) -> list[str]:
@@ -300,6 +409,7 @@ def main() -> int:
         bench.statuses()
         bench.pollers()
         bench.memory()
+        bench.stats()
         bench.fsi.call("stop")
     finally:
         bench.close()

@@ -141,6 +141,7 @@ class CommandTable:
             "stop": self.stop,
             "restart": self.restart,
             "status": self.status,
+            "stats": self.stats,
             "log": self.log,
             "version": self.version,
             "backup": self.backup,
@@ -187,6 +188,10 @@ class CommandTable:
     def status(self, call: Call) -> dict[str, Any]:
         _accept_params(call)
         return self._with_url(call, self.service.status)
+
+    def stats(self, call: Call) -> dict[str, Any]:
+        _accept_params(call)
+        return self.service.stats()
 
     def log(self, call: Call) -> dict[str, Any]:
         _accept_params(call, "lines", "source")

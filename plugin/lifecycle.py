@@ -31,6 +31,7 @@ from plugin.qbt_profile import (WebuiCredentials, hand_profile_to_user, profile_
 from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
 from plugin.settings import Settings
 from plugin.state_cache import ProcessState
+from plugin.stats import TransferStats
 
 #: States in which supervisord has (or is about to have) a live process.
 UP_STATES = (ProcessStates.STARTING, ProcessStates.RUNNING)
@@ -53,7 +54,8 @@ class QbittorrentService:
 
     def __init__(self, settings: Settings, client: SupervisorClient | None = None,
                  config: ProgramConfig | None = None, state: ProcessState | None = None,
-                 webui: WebuiCredentials | None = None) -> None:
+                 webui: WebuiCredentials | None = None,
+                 transfer_stats: TransferStats | None = None) -> None:
         self.settings = settings
         self.name = settings.program
         self.client = client or SupervisorClient.for_settings(settings)
@@ -63,6 +65,7 @@ class QbittorrentService:
         self.webui = webui or WebuiCredentials.for_settings(settings)
         self.state = state or ProcessState(self.client, self.name, settings.events_socket)
         self.choice = AutostartChoice(settings.choice_file)
+        self.transfer_stats = transfer_stats or TransferStats()
         self._lock = threading.Lock()
         #: Stop and restart requests so far, counted before they take the lock
         #: (two racing may count once: still a change): a watchdog restart
@@ -95,6 +98,25 @@ class QbittorrentService:
 
     def webui_credentials(self) -> dict[str, Any]:
         return self.webui.get()
+
+    def stats(self) -> dict[str, Any]:
+        """qBittorrent's own figures (speeds, totals, torrent counts, free space) while it runs.
+
+        Stopped: ``{"running": false}`` alone. Running but its Web API silent
+        or refusing the plugin's login: FsiError 9971 with ``running: true``.
+        """
+        status = self.status()
+        if not status["running"]:
+            return {"running": False}
+        try:
+            if status["port"] is None:
+                raise FsiError(Err.OFFLINE, "qBittorrent runs but its Web UI port is unknown")
+            figures = self.transfer_stats.read(status["port"], status["pid"],
+                                               self.webui.in_effect)
+            return {"running": True, **figures}
+        except FsiError as error:
+            error.results = {"running": True}
+            raise
 
     def set_webui_credentials(self, username: str, password: str) -> dict[str, Any]:
         """Keep new Web UI credentials; they reach qBittorrent at its next start."""

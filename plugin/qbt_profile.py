@@ -14,6 +14,7 @@ and right before supervisord is asked to start it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -84,7 +85,25 @@ class WebuiCredentials:
     def set(self, username: str, password: str) -> None:
         """Remember new credentials; :meth:`apply` writes them at the next start."""
         with self._lock:
-            self._save({"username": username, "password": password, "written": None})
+            in_effect = None
+            with contextlib.suppress(FsiError):  # an unreadable record is replaced
+                old = self._load()
+                in_effect = ([old["username"], old["password"]]
+                             if self._applied(old, self._read_config()) else old.get("in_effect"))
+            self._save({"username": username, "password": password, "written": None,
+                        "in_effect": in_effect})
+
+    def in_effect(self) -> tuple[str, str]:
+        """The username and password a running qBittorrent accepts, as far as the plugin knows.
+
+        Those in its config: after :meth:`set`, the ones written before, until
+        the next start writes the new ones. Never written yet, the current ones.
+        """
+        with self._lock:
+            record = self._load()
+            username, password = record.get("in_effect") or (record["username"],
+                                                             record["password"])
+            return username, password
 
     def apply(self) -> bool:
         """Write the credentials into qBittorrent.conf unless it has them already.
@@ -105,7 +124,9 @@ class WebuiCredentials:
             except OSError as exc:
                 raise FsiError(Err.SAVE, "cannot write qBittorrent's config %s: %s"
                                % (self.config, exc.strerror or exc)) from None
-            self._save({**record, "written": written})
+            # Written: these are in effect from this start on.
+            self._save({"username": record["username"], "password": record["password"],
+                        "written": written})
             return True
 
     @staticmethod

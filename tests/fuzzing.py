@@ -12,7 +12,7 @@ from plugin.protocol import ANSWER_HEADERS
 #: Stands for the valid token in drawn payloads; tests put the real one in.
 VALID_TOKEN = "<valid token>"
 LIFECYCLE = ("start", "stop", "restart")
-COMMANDS = ("login", "logout", "status", *LIFECYCLE, "passwd", "")
+COMMANDS = ("login", "logout", "status", "stats", *LIFECYCLE, "passwd", "")
 
 CONTENT_TYPES = st.sampled_from([
     "application/json", "application/json; charset=utf-8", "text/plain",

@@ -20,6 +20,7 @@ from plugin.auth import Authenticator, PasswordFile
 from plugin.commands import CommandTable
 from plugin.server import create_server
 from plugin.settings import Settings
+from plugin.stats import COUNTS
 from plugin.web import ENDPOINT, create_app
 
 PASSWORD = "local-password"
@@ -36,6 +37,14 @@ class DummyService:
     def status(self) -> dict[str, Any]:
         return {"running": self.running, "state": "running" if self.running else "stopped",
                 "pid": 4242 if self.running else None, "port": self.port, "uptime": 0}
+
+    def stats(self) -> dict[str, Any]:
+        if not self.running:
+            return {"running": False}
+        counts = dict.fromkeys(COUNTS, 0)
+        return {"running": True, "download_speed": 0, "upload_speed": 0, "downloaded": 0,
+                "uploaded": 0, "torrents": counts, "free_space": None, "save_path": "/srv",
+                "connection_status": "firewalled", "dht_nodes": 0}
 
     def start(self, port: int | None = None) -> dict[str, Any]:
         self.changes.append(("start", port))

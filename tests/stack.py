@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import qbittorrentapi
+
 from plugin.probes import listening
 
 PASSWORD = "e2e-password"
@@ -99,6 +101,13 @@ def wait_for(check, timeout: float = 15.0, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return check()
+
+
+def webui_client(port: int, credentials: dict) -> qbittorrentapi.Client:
+    """A real qBittorrent Web API client (qbittorrent-api) on 127.0.0.1:``port``."""
+    return qbittorrentapi.Client(host="127.0.0.1", port=port, username=credentials["username"],
+                                 password=credentials["password"],
+                                 REQUESTS_ARGS={"timeout": 10}, VERIFY_WEBUI_CERTIFICATE=False)
 
 
 class Stack:

@@ -44,7 +44,7 @@ def test_every_curl_example_answers_what_the_docs_say(docs_stack: Stack):
     pairs = examples(text)
     assert {"login", "status", "start", "restart", "stop", "log", "version", "logout",
             "webui_credentials", "set_webui_credentials", "backup", "backups", "restore",
-            "delete_backup"} <= {
+            "delete_backup", "stats"} <= {
         json.loads(re.search(r"\{.*\}", code).group(0))["cmd"] for code, _ in pairs
         if "<<EOF" in code}
     for code, promised in pairs:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -16,7 +17,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.local_server import PASSWORD as LOCAL_PASSWORD, DummyService, LocalServer
 from tests.proxy import SubPathProxy
-from tests.stack import PASSWORD, Stack, accepting, free_port
+from tests.stack import PASSWORD, Stack, accepting, free_port, webui_client
+from tests.torrents import dataless_torrent
 
 PHONE = {"width": 390, "height": 844}
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
@@ -200,6 +202,86 @@ def test_language_follows_accept_language_and_can_be_switched(browser: Browser, 
         expect(page.locator("html")).to_have_attribute("lang", "en")
     finally:
         context.close()
+
+
+def set_visibility(page: Page, state: str) -> None:
+    """What a browser does when the tab goes to the background or comes back."""
+    page.evaluate("""state => {
+        Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""", state)
+
+
+def test_the_transfers_panel_shows_qbittorrents_counts_in_both_languages(page: Page,
+                                                                         stack: Stack,
+                                                                         tmp_path: Path):
+    page.goto(base_url(stack))
+    log_in(page)
+    expect_state(page, "stopped")
+    expect(page.locator("#stats-card")).to_be_hidden()
+    port = free_port()
+    assert stack.call("start", port=port)["err"] == 0
+    client = webui_client(port, stack.call("webui_credentials")["results"])
+    client.auth_log_in()
+    # A "$" in a shown value once turned into what the text's placeholder matched.
+    downloads = tmp_path / "down $& loads"
+    downloads.mkdir()
+    client.app_set_preferences({"save_path": str(downloads)})
+    client.torrents_add(torrent_files=[dataless_torrent("browser-%d.bin" % i)[0]
+                                       for i in range(3)], is_paused=True)
+    try:
+        # The page follows by itself: status every 3 s, the panel every 2 s.
+        expect_state(page, "running")
+        expect(page.locator("#count-total")).to_have_text("3")
+        expect(page.locator("#count-paused")).to_have_text("3")
+        expect(page.locator("#count-downloading")).to_have_text("0")
+        expect(page.locator("#stat-download-speed")).to_have_text("0 B/s")
+        expect(page.locator("#stat-upload-speed")).to_have_text("0 B/s")
+        expect(page.locator("#stat-free-space")).to_have_text(
+            re.compile(r"^[\d.,]+ (KiB|MiB|GiB|TiB|PiB)$"))
+        expect(page.locator("#stat-save-path")).to_have_text("Saving to %s" % downloads)
+        expect(page.locator("#count-paused-label")).to_have_text("Paused")
+        expect(page.locator("#stats-title")).to_have_text("Transfers")
+        page.get_by_label("Language").select_option("zh-CN")
+        expect(page.locator("#stats-title")).to_have_text("传输")
+        expect(page.locator("#count-paused-label")).to_have_text("已暂停")
+        expect(page.locator("#count-total-label")).to_have_text("全部")
+        expect(page.locator("#stat-save-path")).to_have_text("保存到 %s" % downloads)
+        expect(page.locator("#count-paused")).to_have_text("3")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        if os.environ.get("STATS_SHOT"):
+            page.screenshot(path=os.environ["STATS_SHOT"], full_page=True)
+    finally:
+        client.torrents_delete(delete_files=False, torrent_hashes="all")
+    page.get_by_label("语言").select_option("en")
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect_state(page, "stopped")
+    expect(page.locator("#stats-card")).to_be_hidden()
+
+
+def test_the_transfers_panel_asks_nothing_while_the_page_is_hidden(page: Page, stack: Stack):
+    sent = fsi_posts(page)
+
+    def stats_sent() -> int:
+        return sum(1 for body in sent if body["cmd"] == "stats")
+
+    page.goto(base_url(stack))
+    log_in(page)
+    page.get_by_label("Web UI port").fill(str(free_port()))
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect_state(page, "running")
+    expect(page.locator("#count-total")).to_have_text("0")
+    set_visibility(page, "hidden")
+    hidden_at = stats_sent()
+    # Two status polls (3 s apart) come and go; a visible page asks stats every 2 s.
+    for _ in range(2):
+        with page.expect_request(lambda request: request.method == "POST" and json.loads(
+                request.post_data)["cmd"] == "status", timeout=SLOW):
+            pass
+    assert stats_sent() <= hidden_at + 1  # at most one that was already on its way
+    with page.expect_request(lambda request: request.method == "POST" and json.loads(
+            request.post_data)["cmd"] == "stats"):
+        set_visibility(page, "visible")
 
 
 def test_the_page_works_under_a_forwarded_sub_path(page: Page, stack: Stack):

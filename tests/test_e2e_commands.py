@@ -8,16 +8,10 @@ import pytest
 import qbittorrentapi
 
 import plugin
-from tests.stack import free_port
+from tests.stack import free_port, webui_client
 
 
 pytestmark = pytest.mark.usefixtures("stopped_after")
-
-
-def webui_client(port: int, credentials: dict) -> qbittorrentapi.Client:
-    return qbittorrentapi.Client(host="127.0.0.1", port=port, username=credentials["username"],
-                                 password=credentials["password"],
-                                 REQUESTS_ARGS={"timeout": 10}, VERIFY_WEBUI_CERTIFICATE=False)
 
 
 def test_a_real_client_logs_in_with_the_credentials_the_plugin_hands_out(stack):

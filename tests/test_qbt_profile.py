@@ -84,3 +84,17 @@ def test_a_missing_profile_gets_the_whole_preset(tmp_path):
     config = tmp_path / "profile" / "qBittorrent" / "config" / "qBittorrent.conf"
     assert seed_preset(config, "[LegalNotice]\nAccepted=true\n")
     assert config.read_text() == "[LegalNotice]\nAccepted=true\n"
+
+
+def test_in_effect_are_the_credentials_written_last_until_the_next_start(tmp_path):
+    config = tmp_path / "qBittorrent.conf"
+    config.write_text(CONF)
+    credentials = WebuiCredentials(tmp_path / "creds.json", config)
+    first = credentials.get()
+    assert credentials.in_effect() == (first["username"], first["password"])  # never written
+    credentials.apply()
+    credentials.set("nas-admin", "another one")
+    credentials.set("nas-other", "and another")
+    assert credentials.in_effect() == (first["username"], first["password"])
+    credentials.apply()  # the next start
+    assert credentials.in_effect() == ("nas-other", "and another")

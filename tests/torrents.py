@@ -1,4 +1,5 @@
-"""Torrents made locally for tests: trackerless, private, of a file written beside them."""
+"""Torrents made locally for tests: trackerless, private, of a file written beside them
+or of data that exists nowhere."""
 from __future__ import annotations
 
 import hashlib
@@ -28,7 +29,21 @@ def make_torrent(directory: Path, name: str, size: int) -> tuple[bytes, str]:
     data = hashlib.sha256(name.encode()).digest() * (size // 32)
     (directory / name).write_bytes(data)
     pieces = b"".join(hashlib.sha1(data[i:i + PIECE]).digest() for i in range(0, len(data), PIECE))
-    info = {"name": name, "length": len(data), "piece length": PIECE, "pieces": pieces,
+    return _torrent(name, len(data), pieces)
+
+
+def dataless_torrent(name: str, size: int = PIECE) -> tuple[bytes, str]:
+    """Like :func:`make_torrent`, of data that exists nowhere: added paused, it never transfers.
+
+    Its piece hashes come from the name, so every name has its own info hash.
+    """
+    pieces = b"".join(hashlib.sha1(b"%s:%d" % (name.encode(), index)).digest()
+                      for index in range(-(-size // PIECE)))
+    return _torrent(name, size, pieces)
+
+
+def _torrent(name: str, size: int, pieces: bytes) -> tuple[bytes, str]:
+    info = {"name": name, "length": size, "piece length": PIECE, "pieces": pieces,
             "private": 1}
     return bencode({"info": info, "created by": "qbittorrent-fsi tests"}), \
         hashlib.sha1(bencode(info)).hexdigest()

@@ -11,6 +11,7 @@
   const RESTORE_TIMEOUT_MS = 60000;
   const POLL_MS = 3000;
   const BUSY_POLL_MS = 1000;
+  const STATS_POLL_MS = 2000;
   const ERR = { OK: 0, TIMEOUT: 9998, NOT_LOGGED_IN: 9984, AUTHORIZE: 9988 };
   const DOWN_STATES = ["stopped", "exited", "fatal"];
 
@@ -56,6 +57,12 @@
       health: "Web UI check", health_ok: "answers", health_unknown: "not checked yet",
       health_unresponsive: "no answer ({count} failed checks in a row)",
       watchdog: "Watchdog restarts", watchdog_last: "{count}, last on {time}: {reason}",
+      stats_title: "Transfers", download_speed: "Download speed", upload_speed: "Upload speed",
+      downloaded: "Downloaded this session", uploaded: "Uploaded this session", free_space: "Free space",
+      save_path: "Saving to {path}", per_second: "{size}/s", torrents: "Torrents",
+      count_total: "Total", count_downloading: "Downloading", count_seeding: "Seeding",
+      count_paused: "Paused", count_stalled: "Stalled", count_checking: "Checking",
+      count_queued: "Queued", count_error: "Errors",
     },
     "zh-CN": {
       title: "qBittorrent", language: "语言", login_title: "登录插件",
@@ -98,6 +105,12 @@
       health: "Web UI 检查", health_ok: "有响应", health_unknown: "尚未检查",
       health_unresponsive: "无响应（连续 {count} 次检查失败）",
       watchdog: "看门狗重启", watchdog_last: "{count} 次，最近一次于 {time}：{reason}",
+      stats_title: "传输", download_speed: "下载速度", upload_speed: "上传速度",
+      downloaded: "本次已下载", uploaded: "本次已上传", free_space: "剩余空间",
+      save_path: "保存到 {path}", per_second: "{size}/s", torrents: "种子",
+      count_total: "全部", count_downloading: "下载中", count_seeding: "做种中",
+      count_paused: "已暂停", count_stalled: "停滞", count_checking: "校验中",
+      count_queued: "排队中", count_error: "错误",
     },
   };
 
@@ -110,10 +123,14 @@
   let waitFor = null;      // states that end a wait after a 9998 answer
   let pollTimer = null;
   let portEdited = false;
+  let stats = null;        // last stats answer (err, msg, results)
+  let statsTimer = null;
+  let statsBusy = false;
 
   function t(key, values) {
     let text = TEXT[lang][key] || TEXT.en[key] || key;
-    for (const name in values || {}) text = text.replace("{" + name + "}", values[name] ?? "?");
+    // A function, so that a "$" in a value (a save path may have one) stays as it is.
+    for (const name in values || {}) text = text.replace("{" + name + "}", () => values[name] ?? "?");
     return text;
   }
 
@@ -154,6 +171,7 @@
     revealPassword($("webui-reveal").getAttribute("aria-pressed") === "true");
     renderStatus();
     renderBackups();
+    renderStats();
   }
 
   // -- login ----------------------------------------------------------------
@@ -162,6 +180,8 @@
     token = null;
     sessionStorage.removeItem("fsi-token");
     clearTimeout(pollTimer);
+    stopStats();
+    stats = null;
     $("app-view").hidden = true;
     $("login-view").hidden = false;
     show($("login-error"), message);
@@ -271,8 +291,72 @@
         loadCredentials();
       }
       renderStatus();
+      if (status.state !== "running") stats = null;  // no figures of a process gone
+      if (statsWanted()) scheduleStats(0); else renderStats();
     }
     pollTimer = setTimeout(poll, busy ? BUSY_POLL_MS : POLL_MS);
+  }
+
+  // -- transfers (stats) ----------------------------------------------------
+
+  // Only while someone can see them and there is something to show: a hidden
+  // tab or a stopped qBittorrent costs neither the plugin nor qBittorrent a call.
+  function statsWanted() {
+    return !!token && !!status && status.state === "running" && document.visibilityState === "visible";
+  }
+
+  function scheduleStats(delay) {
+    if (statsTimer !== null || statsBusy) return;
+    statsTimer = setTimeout(pollStats, delay);
+  }
+
+  function stopStats() {
+    clearTimeout(statsTimer);
+    statsTimer = null;
+  }
+
+  async function pollStats() {
+    statsTimer = null;
+    if (!statsWanted()) return renderStats();
+    statsBusy = true;
+    const answer = await call("stats");
+    statsBusy = false;
+    if (sessionEnded(answer)) return;
+    stats = answer;
+    renderStats();
+    if (statsWanted()) scheduleStats(STATS_POLL_MS);
+  }
+
+  function formatBytes(bytes) {
+    if (typeof bytes !== "number" || bytes < 0) return "–";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return new Intl.NumberFormat(lang, { maximumFractionDigits: unit ? 1 : 0 }).format(value) + " " + units[unit];
+  }
+
+  function renderStats() {
+    const running = !!status && status.state === "running";
+    $("stats-card").hidden = !running;
+    const figures = running && stats && stats.err === ERR.OK && stats.results.running ? stats.results : null;
+    show($("stats-error"), running && stats && stats.err !== ERR.OK ? stats.msg : "");
+    const speed = (bytes) => figures ? t("per_second", { size: formatBytes(bytes) }) : "–";
+    $("stat-download-speed").textContent = speed(figures && figures.download_speed);
+    $("stat-upload-speed").textContent = speed(figures && figures.upload_speed);
+    $("stat-downloaded").textContent = formatBytes(figures && figures.downloaded);
+    $("stat-uploaded").textContent = formatBytes(figures && figures.uploaded);
+    $("stat-free-space").textContent = formatBytes(figures && figures.free_space);
+    show($("stat-save-path"), figures && figures.save_path ? t("save_path", { path: figures.save_path }) : "");
+    for (const name of ["total", "downloading", "seeding", "paused", "stalled", "checking", "queued", "error"]) {
+      const cell = $("count-" + name);
+      const count = figures ? figures.torrents[name] : null;
+      cell.textContent = count === null ? "–" : count;
+      if (count === null) delete cell.dataset.count; else cell.dataset.count = count;
+    }
   }
 
   // -- actions --------------------------------------------------------------
@@ -475,6 +559,9 @@
   $("log-card").addEventListener("toggle", () => { if ($("log-card").open) loadLog(); });
   $("log-refresh").addEventListener("click", loadLog);
   $("backup-make").addEventListener("click", makeBackup);
+  document.addEventListener("visibilitychange", () => {
+    if (statsWanted()) scheduleStats(0); else stopStats();
+  });
 
   applyLanguage();
   if (token) enterApp(); else showLogin("");

@@ -131,7 +131,7 @@ def test_a_missing_runtime_directory_never_stops_the_host_supervisord():
         supervisor.stop()
         shutil.rmtree(installed.home)  # an unmounted data volume, or a "reset"
         supervisor.start()
-        assert "RUNNING" in supervisor.ctl("status", "admin-sleeper")
+        assert wait_for(lambda: "RUNNING" in supervisor.ctl("status", "admin-sleeper"), timeout=5)
         assert wait_for(lambda: accepting(installed.port))
         answer = installed.post({"cmd": "login",
                                  "params": {"username": "admin", "password": PASSWORD}})

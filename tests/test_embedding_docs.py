@@ -52,9 +52,13 @@ def test_every_command_of_the_embedding_guide_does_what_it_says():
         run(useradd)
         run(install)
         assert wait_for(lambda: accepting(stack.port))
-        listing = run(status.strip() + " || true")  # exit 3: qBittorrent is not running
-        assert re.search(r"qbittorrent-fsi\s+RUNNING", listing)
-        assert re.search(r"qbittorrent\s+STOPPED", listing)
+
+        def listing() -> str:
+            return run(status.strip() + " || true")  # exit 3: qBittorrent is not running
+
+        # RUNNING after the programs' startsecs (1 s).
+        assert wait_for(lambda: re.search(r"qbittorrent-fsi\s+RUNNING", listing()), timeout=5)
+        assert re.search(r"qbittorrent\s+STOPPED", listing())
         assert stack.login()
 
         run(by_hand)

@@ -211,7 +211,7 @@ def test_each_install_runs_the_stack_from_anywhere(installs, kind):
         assert wait_for(running, timeout=10)  # RUNNING after its startsecs
         server = int(running().group(1))
         assert listening(stack.port, server)
-        assert command_line(server).split()[:3] == [str(python).encode(), b"-m", b"plugin"]
+        assert command_line(server).split()[:3] == [str(python).encode(), b"-m", b"plugin.serve"]
         assert os.readlink("/proc/%d/cwd" % server) == str(installs.elsewhere)
 
         port = free_port()

@@ -17,11 +17,13 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import qbittorrentapi
 
 from plugin.probes import listening
+
+if TYPE_CHECKING:  # the end-to-end tests' client, not in Debian's Python stack
+    import qbittorrentapi
 
 PASSWORD = "e2e-password"
 #: A root shell's PATH on Debian: ``python3`` is /usr/bin/python3, with Debian's packages.
@@ -103,8 +105,10 @@ def wait_for(check, timeout: float = 15.0, interval: float = 0.05) -> bool:
     return check()
 
 
-def webui_client(port: int, credentials: dict) -> qbittorrentapi.Client:
+def webui_client(port: int, credentials: dict) -> "qbittorrentapi.Client":
     """A real qBittorrent Web API client (qbittorrent-api) on 127.0.0.1:``port``."""
+    import qbittorrentapi
+
     return qbittorrentapi.Client(host="127.0.0.1", port=port, username=credentials["username"],
                                  password=credentials["password"],
                                  REQUESTS_ARGS={"timeout": 10}, VERIFY_WEBUI_CERTIFICATE=False)

@@ -4,7 +4,7 @@ VENV ?= .venv
 export FSI_HOME ?= $(CURDIR)/var
 BIN := $(VENV)/bin
 
-.PHONY: run test passwd fuzz ctl bench clean screenshot install-unas
+.PHONY: run test passwd fuzz ctl bench clean screenshot install-unas deb
 
 $(BIN)/qbittorrent-fsi: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ install-unas:
 	sed -e 's|http://127\.0\.0\.1:8086/|http://127.0.0.1:$(FSI_PORT)/|' -e 's|root /unas;|root $(UNAS_DIR);|' \
 		conf/nginx-qbittorrent-fsi.conf > $(DESTDIR)$(NGINX_SNIPPETS)/qbittorrent-fsi.conf
 	chmod 644 $(DESTDIR)$(NGINX_SNIPPETS)/qbittorrent-fsi.conf
+
+# The Debian package dist/qbittorrent-fsi_<version>-$(DEB_REVISION)_all.deb, built offline
+# with dpkg-deb from this checkout (deb/, docs/DEBIAN.md); no venv needed.
+DEB_REVISION ?= 1
+
+deb:
+	$(PYTHON) deb/build.py --revision $(DEB_REVISION)
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .hypothesis

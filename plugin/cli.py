@@ -31,11 +31,13 @@ def _settings() -> Settings:
 
 
 def _installed_settings(conf_d: Path) -> Settings:
-    """The settings of the install to act on: ``FSI_HOME`` if set, else the one
-    ``install-conf`` put into ``conf_d``, else the default runtime directory."""
-    if "FSI_HOME" in os.environ:
-        return _settings()
+    """The settings of the install to act on: the one ``install-conf`` put into
+    ``conf_d`` (with ``FSI_HOME`` set: the one of that runtime directory, if any),
+    else the default runtime directory. ``FSI_*`` variables override its settings."""
     installs = find_installs(conf_d)
+    if "FSI_HOME" in os.environ:
+        home = str(Path(os.environ["FSI_HOME"]).absolute())
+        installs = [install for install in installs if install["FSI_HOME"] == home]
     if len(installs) > 1:
         sys.exit("qbittorrent-fsi: %d installs in %s (FSI_HOME=%s): set FSI_HOME to pick one"
                  % (len(installs), conf_d,
@@ -44,7 +46,7 @@ def _installed_settings(conf_d: Path) -> Settings:
         settings = Settings.from_env({**installs[0], **os.environ} if installs else None)
     except ValueError as exc:
         sys.exit("qbittorrent-fsi: %s" % exc)
-    if not settings.auth_file.exists():
+    if "FSI_HOME" not in os.environ and not settings.auth_file.exists():
         sys.exit("qbittorrent-fsi: no install found (no %s, nothing in %s): set FSI_HOME to "
                  "the runtime directory" % (settings.auth_file, conf_d))
     return settings
@@ -124,6 +126,10 @@ def cmd_passwd(args: argparse.Namespace) -> None:
         sys.exit("qbittorrent-fsi: use at least 8 characters; nothing changed")
     PasswordFile(settings.auth_file).set(password)
     print("qbittorrent-fsi: password changed; logged-in sessions must log in again")
+    if settings.initial_password_file.exists():
+        settings.initial_password_file.unlink()
+        print("qbittorrent-fsi: removed %s (the password set at install)"
+              % settings.initial_password_file)
 
 
 def cmd_install_conf(args: argparse.Namespace) -> None:

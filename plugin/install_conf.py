@@ -28,7 +28,7 @@ from plugin.conf_text import CONF_DIR, ConfTexts, ProgramNames
 from plugin.errors import FsiError
 from plugin.ownership import exposed_paths, take_back
 from plugin.program_config import ProgramConfig
-from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
+from plugin.rpc_client import Faults, SupervisorClient, SupervisordDown, SupervisorFault
 from plugin.settings import Settings
 
 DEBIAN_SUPERVISOR_URL = "unix:///var/run/supervisor.sock"
@@ -142,19 +142,27 @@ def secure(settings: Settings, dest: Path) -> None:
 
 def uninstall_conf(settings: Settings, dest: Path, purge: bool = False) -> list[Path]:
     """Stop qBittorrent gracefully, take this install's snippets out of ``dest`` and out
-    of supervisord; with ``purge`` the runtime directory too. Returns what was removed."""
+    of supervisord; with ``purge`` the runtime directory too. Returns what was removed.
+
+    A supervisord that is not running runs nothing of the install: the snippets
+    just go, so that it never starts the programs again.
+    """
     snippets = [path for path in snippet_paths(settings, dest)
                 if path.is_symlink() or path.exists()]
     if snippets:  # else supervisord has nothing of this install to drop
-        client = SupervisorClient.for_settings(settings)
+        client: SupervisorClient | None = SupervisorClient.for_settings(settings)
         names = ProgramNames.for_settings(settings)
-        _stop_gracefully(client, names.qbittorrent, settings.stop_grace)
+        try:
+            _stop_gracefully(client, names.qbittorrent, settings.stop_grace)
+        except SupervisordDown:
+            client = None
         for path in snippets:
             path.unlink()
-        _, _, gone = client.reload_config()
-        for group in (names.qbittorrent, names.plugin, names.listener):
-            if group in gone:
-                client.remove_group(group)
+        if client is not None:
+            _, _, gone = client.reload_config()
+            for group in (names.qbittorrent, names.plugin, names.listener):
+                if group in gone:
+                    client.remove_group(group)
     removed = list(snippets)
     if purge:
         for path in (settings.home, settings.log_dir):

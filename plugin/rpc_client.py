@@ -24,7 +24,7 @@ from typing import Any
 from plugin.errors import Err, FsiError
 from plugin.settings import Settings
 
-__all__ = ["Faults", "Launch", "SupervisorClient", "SupervisorFault"]
+__all__ = ["Faults", "Launch", "SupervisorClient", "SupervisorFault", "SupervisordDown"]
 
 #: The RPC that tails each of a process' logs.
 _TAIL_METHODS = {"stdout": "tailProcessStdoutLog", "stderr": "tailProcessStderrLog"}
@@ -66,6 +66,10 @@ class SupervisorFault(Exception):
         self.code = code
         self.text = text
         super().__init__(code, text)
+
+
+class SupervisordDown(FsiError):
+    """Nothing listens at supervisord's address (no socket, or refused): it is not running."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,8 @@ class SupervisorClient:
                     raise FsiError(Err.SERVER_OFFLINE, "supervisord closed the connection") from None
             except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as exc:
                 self._drop()
-                raise FsiError(Err.SERVER_OFFLINE, _offline_reason(self.url, exc)) from None
+                error = SupervisordDown if _nobody_listens(exc) else FsiError
+                raise error(Err.SERVER_OFFLINE, _offline_reason(self.url, exc)) from None
         raise AssertionError("unreachable")
 
     # The calls the plugin needs, named for what they do.
@@ -263,8 +268,12 @@ class SupervisorClient:
                       pid=None if isinstance(info, SupervisorFault) else info["pid"] or None)
 
 
+def _nobody_listens(exc: Exception) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.ECONNREFUSED)
+
+
 def _offline_reason(url: str, exc: Exception) -> str:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
+    if _nobody_listens(exc):
         return "supervisord is not running (no listener at %s)" % url
     if isinstance(exc, OSError) and exc.errno == errno.EACCES:
         return "no permission to use the supervisord socket %s" % url

@@ -204,6 +204,11 @@ class Settings:
         return self.home / "auth.json"
 
     @property
+    def initial_password_file(self) -> Path:
+        """Where an installer (the Debian package) leaves the admin password it generated."""
+        return self.home / "initial-admin-password"
+
+    @property
     def events_socket(self) -> Path:
         """Where supervisord's event listener pushes process state changes."""
         return self.home / "events.sock"

@@ -11,6 +11,7 @@ from plugin import cli
 from plugin.conf_text import render
 from plugin.auth import Authenticator, PasswordFile
 from plugin.errors import FsiError
+from plugin.install_conf import install_conf
 from plugin.qbt_profile import hand_profile_to_user
 from plugin.runtime import prepare_home
 from plugin.settings import Settings
@@ -51,6 +52,28 @@ def test_passwd_asks_twice_and_stores_only_a_hash(home, monkeypatch, capsys):
     assert accepts(home, "typed-secret-1")
     assert "typed-secret-1" not in (home / "auth.json").read_text()
     assert "typed-secret-1" not in "".join(capsys.readouterr())
+
+
+def test_passwd_removes_the_password_an_installer_left(home, monkeypatch, capsys):
+    # The Debian package keeps its generated password there: stale once changed.
+    PasswordFile(home / "auth.json").set("generated-at-install")
+    (home / "initial-admin-password").write_text("generated-at-install\n")
+    answer_prompts(monkeypatch, "typed-secret-1", "typed-secret-1")
+    cli.main(["passwd"])
+    assert accepts(home, "typed-secret-1")
+    assert not (home / "initial-admin-password").exists()
+    assert "removed %s" % (home / "initial-admin-password") in capsys.readouterr().out
+
+
+def test_fsi_home_picks_its_install_from_conf_d_with_its_settings(home, tmp_path):
+    conf_d = tmp_path / "conf.d"
+    for name, runtime, url in (("one", home, "unix:///run/one.sock"),
+                               ("two", tmp_path / "two", "unix:///run/two.sock")):
+        settings = Settings(home=runtime, program=name)
+        install_conf(settings, render(settings, url), conf_d)
+    picked = cli._installed_settings(conf_d)
+    assert (picked.home, picked.program, picked.supervisor_url) == \
+        (home, "one", "unix:///run/one.sock")
 
 
 def test_passwd_changes_nothing_when_the_two_differ(home, monkeypatch):

@@ -4,14 +4,18 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import socket
+import threading
 
 import pytest
 
 from plugin import install_conf as install_conf_module
 
 from plugin.conf_text import expand_env, render
+from plugin.errors import Err, FsiError
 from plugin.ini_text import cut_section
-from plugin.install_conf import install_conf, secure
+from plugin.install_conf import install_conf, secure, uninstall_conf
+from plugin.rpc_client import SupervisorClient, SupervisordDown
 from plugin.program_config import ProgramConfig
 from plugin.settings import Settings
 
@@ -85,3 +89,35 @@ def test_templates_qbittorrents_user_may_change_are_refused_through_the_link(tmp
     settings.log_dir.mkdir(parents=True)
     with pytest.raises(ValueError, match=re.escape(str(templates))):
         secure(settings, tmp_path / "conf.d")
+
+
+def test_without_a_running_supervisord_uninstall_removes_the_snippets(tmp_path):
+    # Nothing listens on the socket: nothing of the install runs, so nothing is stopped.
+    settings = Settings(home=tmp_path / "home", supervisor_url="unix://%s" % (tmp_path / "none"))
+    dest = tmp_path / "conf.d"
+    (dest / "admins.conf").parent.mkdir()
+    (dest / "admins.conf").write_text("[program:admins]\ncommand=/bin/true\n")
+    written = install(settings, dest)
+    assert uninstall_conf(settings, dest) == written
+    assert [path.name for path in dest.iterdir()] == ["admins.conf"]
+    assert settings.auth_file.parent.is_dir()  # kept without --purge
+
+
+def test_the_client_tells_a_supervisord_that_is_not_running_from_other_failures(tmp_path):
+    with pytest.raises(SupervisordDown, match="not running"):  # no socket
+        SupervisorClient("unix://%s" % (tmp_path / "none.sock")).process_info("qbittorrent")
+    with socket.socket(socket.AF_UNIX) as bound:  # a socket, nobody listening
+        bound.bind(str(tmp_path / "bound.sock"))
+        with pytest.raises(SupervisordDown):
+            SupervisorClient("unix://%s" % (tmp_path / "bound.sock")).process_info("qbittorrent")
+    with socket.socket(socket.AF_UNIX) as mute:  # one that hangs up without an answer
+        mute.bind(str(tmp_path / "mute.sock"))
+        mute.listen()
+        client = SupervisorClient("unix://%s" % (tmp_path / "mute.sock"))
+        hang_up = threading.Thread(target=lambda: mute.accept()[0].close())
+        hang_up.start()
+        with pytest.raises(FsiError) as raised:
+            client.stop_process("qbittorrent")
+        hang_up.join()
+    assert raised.value.code == Err.SERVER_OFFLINE and not isinstance(raised.value,
+                                                                      SupervisordDown)

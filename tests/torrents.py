@@ -1,8 +1,13 @@
-"""Torrents made locally for tests: trackerless, private, of a file written beside them
-or of data that exists nowhere."""
+"""Torrents made locally for tests (trackerless, private, of a file written beside them
+or of data that exists nowhere), and qBittorrent's Web API to add them."""
 from __future__ import annotations
 
 import hashlib
+import http.cookiejar
+import json
+import urllib.parse
+import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +52,37 @@ def _torrent(name: str, size: int, pieces: bytes) -> tuple[bytes, str]:
             "private": 1}
     return bencode({"info": info, "created by": "qbittorrent-fsi tests"}), \
         hashlib.sha1(bencode(info)).hexdigest()
+
+
+class WebApi:
+    """qBittorrent's Web API (v2) on the loopback, with its session cookie."""
+
+    def __init__(self, port: int, credentials: dict[str, str]) -> None:
+        self.base = "http://127.0.0.1:%d/api/v2/" % port
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        body = urllib.parse.urlencode({"username": credentials["username"],
+                                       "password": credentials["password"]})
+        assert self.request("auth/login", body.encode(),
+                            "application/x-www-form-urlencoded") == b"Ok."
+
+    def request(self, path: str, body: bytes | None = None, content_type: str = "") -> bytes:
+        headers = {"Content-Type": content_type} if content_type else {}
+        with self.opener.open(urllib.request.Request(self.base + path, data=body,
+                                                     headers=headers), timeout=10) as answer:
+            return answer.read()
+
+    def add(self, torrents: list[bytes], save_path: Path) -> None:
+        boundary = uuid.uuid4().hex
+        parts = [b"--%s\r\nContent-Disposition: form-data; name=\"savepath\"\r\n\r\n%s\r\n"
+                 % (boundary.encode(), str(save_path).encode())]
+        for index, torrent in enumerate(torrents):
+            parts.append(b"--%s\r\nContent-Disposition: form-data; name=\"torrents\"; "
+                         b"filename=\"t%d.torrent\"\r\nContent-Type: application/x-bittorrent"
+                         b"\r\n\r\n%s\r\n" % (boundary.encode(), index, torrent))
+        body = b"".join(parts) + b"--%s--\r\n" % boundary.encode()
+        assert self.request("torrents/add", body,
+                            "multipart/form-data; boundary=%s" % boundary) == b"Ok."
+
+    def hashes(self) -> set[str]:
+        return {t["hash"] for t in json.loads(self.request("torrents/info"))}

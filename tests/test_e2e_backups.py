@@ -10,7 +10,7 @@ import pytest
 
 from plugin.errors import Err
 from tests.stack import Stack, accepting, free_port, wait_for
-from tests.test_e2e_commands import webui_client
+from tests.stack import webui_client
 from tests.torrents import PIECE, make_torrent
 
 pytestmark = pytest.mark.usefixtures("stopped_after")

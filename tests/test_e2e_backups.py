@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from plugin.errors import Err
-from tests.stack import Stack, accepting, free_port, wait_for
-from tests.stack import webui_client
+from tests.stack import Stack, accepting, free_port, wait_for, webui_client
 from tests.torrents import PIECE, make_torrent
 
 pytestmark = pytest.mark.usefixtures("stopped_after")

@@ -34,10 +34,11 @@ def plain_shell_env(**extra: str) -> dict[str, str]:
     """This environment as a Debian shell without the project has it, plus ``extra``.
 
     No ``FSI_*`` settings, no Python or pipx variables (PYTHONPATH, an active
-    venv) and Debian's PATH, so that ``python3`` and ``pipx`` are Debian's.
+    venv), no make variables (``make test`` runs the tests) and Debian's
+    PATH, so that ``python3`` and ``pipx`` are Debian's.
     """
     env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("FSI_", "PIPX_", "PYTHON", "VIRTUAL_ENV"))}
+           if not name.startswith(("FSI_", "PIPX_", "PYTHON", "VIRTUAL_ENV", "MAKE", "MFLAGS"))}
     return {**env, "PATH": DEBIAN_PATH, **extra}
 
 

@@ -84,7 +84,7 @@ def test_the_figures_are_those_qbittorrent_api_reads(stats_stack, tmp_path):
     client = webui(stats_stack)
     add_torrents(client, tmp_path)
     assert wait_for(lambda: Counter(t.state for t in client.torrents_info()) == SETTLED,
-                    timeout=60), [t.state for t in client.torrents_info()]
+                    timeout=60), [(t.name, t.state) for t in client.torrents_info()]
     # A session of its own, begun after the save path moved to the tmpfs: qBittorrent
     # measures the free space once per session and then every 30 s.
     fresh = webui(stats_stack)

@@ -347,7 +347,10 @@ class QbittorrentService:
             # deleted behind its back gets the preset before anything else.
             if seed_preset(profile_config(self.settings.profile),
                            template(PRESETS[self.settings.network])):
-                hand_profile_to_user(self.settings)
+                try:
+                    hand_profile_to_user(self.settings)
+                except ValueError as exc:  # FSI_QBT_USER cannot own it
+                    raise FsiError(Err.CONFIG, str(exc)) from None
             self.webui.apply()
             log_sizes = self.output.sizes()
             pid = self._launch()

@@ -201,3 +201,14 @@ def test_an_admins_stop_during_the_kill_wait_goes_ahead_and_nothing_is_started(t
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_profile_qbittorrents_user_cannot_own_is_a_config_error(tmp_path, client):
+    path = tmp_path / "q.ini"
+    path.write_bytes(CONF)
+    settings = Settings(home=tmp_path, qbt_user="no-such-user-fsi", busy_wait=0.05)
+    service = QbittorrentService(settings, client, ProgramConfig(path))
+    with pytest.raises(FsiError) as caught:
+        service.start()
+    assert caught.value.code == Err.CONFIG and "no such user" in caught.value.msg
+    assert "launch" not in client.calls

@@ -62,6 +62,9 @@ def add_torrents(client, seed_dir: Path) -> None:
     client.torrents_add(torrent_files=[forced], is_paused=True)
     seeded, seeded_hash = make_torrent(seed_dir, "seed.bin", 4 * PIECE)
     client.torrents_add(torrent_files=[seeded], save_path=str(seed_dir), is_paused=True)
+    # qBittorrent adds torrents after it answers: a force start before that is lost.
+    assert wait_for(lambda: {forced_hash, seeded_hash} <= {
+        torrent.hash for torrent in client.torrents_info()}, timeout=30)
     client.torrents_set_force_start(enable=True, torrent_hashes=[forced_hash, seeded_hash])
 
 

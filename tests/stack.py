@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -43,17 +44,31 @@ def plain_shell_env(**extra: str) -> dict[str, str]:
 
 
 _handed_out: set[int] = set()
+#: Where free_port looks by default: below the kernel's ephemeral range, whose
+#: ports any connect() on the machine may take as its source at any moment.
+_QUIET_PORTS = range(20000, 32768)
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on, and not one this test run handed out before.
+def ephemeral_range() -> range:
+    """The ports the kernel hands out as sources of outgoing connections."""
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    return range(low, high + 1)
 
-    The kernel may give a just-closed ephemeral port again, so two calls in a
-    row (an old and a new Web UI port) could otherwise return the same port.
+
+def free_port(ephemeral: bool = False) -> int:
+    """A loopback port nobody holds, and not one this test run handed out before.
+
+    By default outside the ephemeral range, so that no outgoing connection of
+    another process takes it between this check and the listen; ``ephemeral``
+    picks one inside it (the kernel's own choice).
     """
+    quiet = [port for port in _QUIET_PORTS if port not in ephemeral_range()]
     for _ in range(100):
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
+            try:
+                sock.bind(("127.0.0.1", 0 if ephemeral or not quiet else random.choice(quiet)))
+            except OSError:  # held, even by a TIME-WAIT
+                continue
             port = sock.getsockname()[1]
         if port not in _handed_out:
             _handed_out.add(port)
@@ -218,6 +233,12 @@ class Stack:
         if self.token is None:
             self.login()
         return self.post({"cmd": cmd, "token": self.token, "params": params})
+
+    def ok(self, cmd: str, **params: Any) -> dict[str, Any]:
+        """The ``results`` of a command that must succeed; a failure shows the whole answer."""
+        answer = self.call(cmd, **params)
+        assert answer["err"] == 0, answer
+        return answer["results"]
 
     def ctl(self, *args: str) -> str:
         result = subprocess.run([*self.command, "ctl", *args], env=self.env, cwd=self.cwd,

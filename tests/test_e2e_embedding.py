@@ -74,7 +74,7 @@ def test_a_deleted_profile_comes_back_with_the_preset_and_its_owner(stack, user,
 
 def test_a_privileged_port_is_refused_for_qbittorrents_user(stack, stopped_after):
     port = free_port()
-    pid = stack.call("start", port=port)["results"]["pid"]
+    pid = stack.ok("start", port=port)["pid"]
     answer = stack.call("start", port=80)
     assert answer["err"] == Err.PARAMS and "privileged" in answer["msg"], answer
     status = stack.call("status")["results"]
@@ -84,7 +84,7 @@ def test_a_privileged_port_is_refused_for_qbittorrents_user(stack, stopped_after
 
 def test_a_broken_neighbour_in_conf_d_costs_no_restart(stack, stopped_after):
     port = free_port()
-    pid = stack.call("start", port=port)["results"]["pid"]
+    pid = stack.ok("start", port=port)["pid"]
     broken = stack.supervisor.conf_d / "zz-broken.conf"
     broken.write_text("[program:zz-broken]\ncommand=/bin/true\nstartsecs=soon\n")
     try:
@@ -93,7 +93,7 @@ def test_a_broken_neighbour_in_conf_d_costs_no_restart(stack, stopped_after):
         assert answer["results"]["pid"] == pid and stack.configured_port() == port
         assert stack.call("stop")["err"] == 0
         # No port change needs no re-read: the broken file does not block it.
-        assert stack.call("start")["results"]["port"] == port
+        assert stack.ok("start")["port"] == port
     finally:
         broken.unlink()
 

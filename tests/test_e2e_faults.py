@@ -102,7 +102,7 @@ def test_unwritable_program_config_gives_9990_and_changes_nothing():
 
 def test_config_refused_by_supervisord_gives_9970_and_stops_nothing(stack, restore_config):
     port = free_port()
-    pid = stack.call("start", port=port)["results"]["pid"]
+    pid = stack.ok("start", port=port)["pid"]
     broken = edit_config(stack, r"^startretries=.*$", "startretries=many")
     answer = stack.call("start", port=free_port())
     assert answer["err"] == Err.CONFIG, answer
@@ -176,7 +176,7 @@ def test_qbittorrent_exiting_at_once_gives_9999_with_its_log(stack, restore_conf
 
 def test_crash_comes_back_on_the_same_port_with_status_true_throughout(stack):
     port = free_port()
-    pid = stack.call("start", port=port)["results"]["pid"]
+    pid = stack.ok("start", port=port)["pid"]
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     seen_gone = False

@@ -28,7 +28,7 @@ def test_start_opens_the_web_ui_before_answering(stack):
 
 def test_start_on_the_running_port_keeps_the_process(stack):
     port = free_port()
-    first = stack.call("start", port=port)["results"]
+    first = stack.ok("start", port=port)
     again = stack.call("start", port=port)
     assert again["err"] == 0
     assert again["results"]["pid"] == first["pid"]
@@ -66,7 +66,7 @@ def test_stop_closes_the_port_and_is_idempotent(stack):
 
 def test_port_held_by_another_program_is_refused_untouched(stack):
     port = free_port()
-    running = stack.call("start", port=port)["results"]
+    running = stack.ok("start", port=port)
     before = stack.program_conf.read_bytes()
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -94,7 +94,7 @@ def test_bad_ports_change_nothing(stack, bad):
 
 def test_killed_qbittorrent_comes_back_on_the_same_port(stack):
     port = free_port()
-    pid = stack.call("start", port=port)["results"]["pid"]
+    pid = stack.ok("start", port=port)["pid"]
     os.kill(pid, signal.SIGKILL)
 
     def back() -> bool:

@@ -23,7 +23,7 @@ def test_first_run_prints_a_password_that_logs_in_and_ctrl_c_stops_everything():
         assert answer["err"] == 0
         stack.token = answer["results"]["token"]
         port = free_port()
-        pid = stack.call("start", port=port)["results"]["pid"]
+        pid = stack.ok("start", port=port)["pid"]
         assert printed not in (stack.home / "auth.json").read_text()
 
         stack.process.send_signal(signal.SIGINT)
@@ -68,7 +68,7 @@ def test_the_admins_choice_survives_a_restart_of_supervisord():
     stack = Stack().start()
     try:
         port = free_port()
-        assert stack.call("start", port=port)["results"]["autostart"] is True
+        assert stack.ok("start", port=port)["autostart"] is True
         stack.shutdown()
         assert not accepting(port)
         stack.start()

@@ -68,7 +68,7 @@ def test_fsi_and_supervisorctl_agree(stock):
 
 def test_supervisord_brings_a_killed_qbittorrent_back_and_both_see_it(stock):
     port = free_port()
-    pid = stock.call("start", port=port)["results"]["pid"]
+    pid = stock.ok("start", port=port)["pid"]
     os.kill(pid, signal.SIGKILL)
     assert wait_for(lambda: stock.call("status")["results"]["pid"] not in (None, pid)
                     and accepting(port), timeout=15)

@@ -63,7 +63,7 @@ def test_every_command_of_the_embedding_guide_does_what_it_says():
 
         run(by_hand)
         assert wait_for(lambda: accepting(port))
-        assert stack.call("start")["results"]["port"] == port  # chosen through FSI
+        assert stack.ok("start")["port"] == port  # chosen through FSI
         run(reload)
         assert wait_for(lambda: accepting(port), timeout=15)
 

@@ -9,11 +9,24 @@ admin's next ``supervisorctl update`` restart a running qBittorrent.
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from supervisor.states import ProcessStates
 
 from plugin.atomic import write_atomically
 from plugin.errors import Err, FsiError
+
+if TYPE_CHECKING:
+    from plugin.lifecycle import QbittorrentService
+
+#: How long past the stop grace a start at boot waits for a busy plugin.
+BUSY_RETRY_MARGIN = 60
+
+log = logging.getLogger("qbittorrent_fsi")
 
 
 class AutostartChoice:
@@ -42,3 +55,27 @@ class AutostartChoice:
                 raise FsiError(Err.SAVE, "cannot write %s: %s"
                                % (self.path, exc.strerror or exc)) from None
             self._value = value
+
+
+def start_if_chosen(service: QbittorrentService) -> None:
+    """Start qBittorrent if the admin's last choice was to run it and this
+    supervisord has not started it yet (it has just started: a reboot).
+
+    Runs in a thread of its own when the plugin starts; waits out another
+    start or stop (or a qBittorrent a dead supervisord left running, which
+    is stopping), and logs a failure.
+    """
+    deadline = time.monotonic() + service.settings.stop_grace + BUSY_RETRY_MARGIN
+    while True:
+        try:
+            info = service.state.fresh_info()
+            if service.choice.get() and info["state"] == ProcessStates.STOPPED \
+                    and not info["start"]:
+                log.info("starting qBittorrent as it ran before supervisord stopped")
+                service.start()
+            return
+        except FsiError as error:
+            if error.code != Err.BUSY or time.monotonic() > deadline:
+                log.error("could not start qBittorrent as it ran before: %s", error)
+                return
+        time.sleep(1)

@@ -14,7 +14,8 @@ from supervisor.states import ProcessStates
 
 from plugin.backups import AUTOMATIC, MANUAL, Backup, BackupStore
 from plugin.errors import Err, FsiError
-from plugin.lifecycle import DOWN_STATES, UP_STATES, QbittorrentService
+from plugin.lifecycle import QbittorrentService
+from plugin.status import DOWN_STATES, UP_STATES
 from plugin.rpc_client import SupervisorFault
 
 #: What a backup made while qBittorrent runs says about itself.
@@ -54,7 +55,7 @@ class BackupService:
             info = self.service.state.fresh_info()
             if info["state"] == ProcessStates.STOPPING:
                 raise FsiError(Err.BUSY, "qBittorrent is still stopping (saving resume data); "
-                               "restore once status says stopped", self.service.describe(info))
+                               "restore once status says stopped", self.service.report.describe(info))
             was_running = info["state"] in UP_STATES
             if was_running or info["state"] == ProcessStates.BACKOFF:
                 try:

@@ -1,7 +1,7 @@
-"""Starting, stopping and querying qBittorrent through supervisord.
+"""Starting, stopping and restarting qBittorrent through supervisord, and their waits.
 
 supervisord owns the process; this module only asks it to act and reads its
-answers. Lifecycle operations (start, stop, restart) are serialized by one
+answers (what ``status`` says of them is :mod:`plugin.status`). Lifecycle operations (start, stop, restart) are serialized by one
 lock: a request that cannot get it within ``busy_wait`` answers 9992 rather
 than queueing behind a stop that may take minutes. A qBittorrent that a
 dead supervisord left running on the profile (:mod:`plugin.orphans`) is
@@ -11,42 +11,30 @@ answer 9992.
 from __future__ import annotations
 
 import contextlib
-import logging
 import pwd
 import time
 import threading
 from typing import Any, Callable, Iterator
 
-from supervisor.states import ProcessStates, getProcessStateDescription
+from supervisor.states import ProcessStates
 
 from plugin import diagnostics
 from plugin.autostart import AutostartChoice
 from plugin.errors import Err, FsiError
-from plugin.orphans import Orphan, OrphanStopper
-from plugin.probes import await_exit, command_line, exited, listening, may_listen
-from plugin.program_config import ProgramConfig, ProgramSync, port_in_command
-from plugin.conf_text import PRESETS, template
-from plugin.qbt_profile import (WebuiCredentials, hand_profile_to_user, profile_config,
-                                 profile_log, seed_preset)
+from plugin.orphans import OrphanStopper
+from plugin.probes import await_exit, exited, listening, may_listen
+from plugin.program_config import ProgramConfig, ProgramSync
+from plugin.qbt_profile import (WebuiCredentials, hand_profile_to_user, profile_log,
+                                 seed_profile)
 from plugin.rpc_client import Faults, SupervisorClient, SupervisorFault
 from plugin.settings import Settings
 from plugin.state_cache import ProcessState
 from plugin.stats import TransferStats
+from plugin.status import DOWN_STATES, FAILED_STATES, UP_STATES, StatusReport
 
-#: States in which supervisord has (or is about to have) a live process.
-UP_STATES = (ProcessStates.STARTING, ProcessStates.RUNNING)
-#: States in which a start attempt has failed.
-FAILED_STATES = (ProcessStates.BACKOFF, ProcessStates.EXITED, ProcessStates.FATAL,
-                 ProcessStates.STOPPED)
-#: States in which no process is left.
-DOWN_STATES = (ProcessStates.STOPPED, ProcessStates.EXITED, ProcessStates.FATAL)
 #: How long after its start qBittorrent may still be starting up (seconds): a stop
 #: then first waits for its Web UI (see _send_stop).
 STARTUP_WINDOW = 5
-#: How long past the stop grace a start at boot waits for a busy plugin.
-BUSY_RETRY_MARGIN = 60
-
-log = logging.getLogger("qbittorrent_fsi")
 
 
 class QbittorrentService:
@@ -71,21 +59,15 @@ class QbittorrentService:
         #: (two racing may count once: still a change): a watchdog restart
         #: starts nothing after one came (see restart_unresponsive).
         self._stop_requests = 0
-        self._pid_port_seen: tuple[int, int] = (0, 0)
         self.orphans = OrphanStopper(settings.profile, settings.stop_grace,
                                      self._supervised_pid)
         self.orphans.search_in_background()
-        #: Fields added to every status for the pid that is RUNNING (None when
-        #: none is): the watchdog's ``health`` and what it did.
-        self.health: Callable[[int | None], dict[str, Any]] | None = None
+        self.report = StatusReport(self.config, self.state, self.choice, self.orphans)
 
     # -- queries ---------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        orphan = self.orphans.current()
-        if orphan is not None:
-            return self._describe_orphan(orphan)
-        return self.describe(self.state.info())
+        return self.report.current()
 
     def log_tail(self, source: str, lines: int) -> list[str]:
         """The last lines of qBittorrent's own log (``qbittorrent``) or of a captured stream."""
@@ -100,23 +82,7 @@ class QbittorrentService:
         return self.webui.get()
 
     def stats(self) -> dict[str, Any]:
-        """qBittorrent's own figures (speeds, totals, torrent counts, free space) while it runs.
-
-        Stopped: ``{"running": false}`` alone. Running but its Web API silent
-        or refusing the plugin's login: FsiError 9971 with ``running: true``.
-        """
-        status = self.status()
-        if not status["running"]:
-            return {"running": False}
-        try:
-            if status["port"] is None:
-                raise FsiError(Err.OFFLINE, "qBittorrent runs but its Web UI port is unknown")
-            figures = self.transfer_stats.read(status["port"], status["pid"],
-                                               self.webui.in_effect)
-            return {"running": True, **figures}
-        except FsiError as error:
-            error.results = {"running": True}
-            raise
+        return self.transfer_stats.of_status(self.status(), self.webui.in_effect)
 
     def set_webui_credentials(self, username: str, password: str) -> dict[str, Any]:
         """Keep new Web UI credentials; they reach qBittorrent at its next start."""
@@ -125,62 +91,8 @@ class QbittorrentService:
         return {"username": username, "applied": False, "restart_required": running,
                 "note": "applied at the next start%s" % (": use restart" if running else "")}
 
-    def describe(self, info: dict[str, Any]) -> dict[str, Any]:
-        state = info["state"]
-        pid = info["pid"] or None
-        up = state in UP_STATES
-        port = self._pid_port(pid) if pid else None
-        if port is None:
-            port = self.config.port()
-        result: dict[str, Any] = {
-            "running": up,
-            "state": getProcessStateDescription(state).lower(),
-            "pid": pid,
-            "port": port,
-            "uptime": max(0, info["now"] - info["start"]) if up and info["start"] else 0,
-            "autostart": self.choice.get(),
-        }
-        stopping_for = self.state.stopping_for() if state == ProcessStates.STOPPING else None
-        if stopping_for is not None:
-            result["stopping_for"] = round(stopping_for, 1)
-        if info.get("spawnerr"):
-            result["error"] = info["spawnerr"]
-        return self._with_health(result, pid if state == ProcessStates.RUNNING else None)
-
-    def _with_health(self, result: dict[str, Any], running_pid: int | None) -> dict[str, Any]:
-        if self.health is not None:
-            result.update(self.health(running_pid))
-        return result
-
-    def _describe_orphan(self, orphan: Orphan) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "running": False,
-            "state": "stopping",
-            "pid": orphan.pid,
-            "port": orphan.port,
-            "uptime": 0,
-            "stopping_for": round(time.monotonic() - orphan.since, 1),
-            "orphan": True,
-        }
-        if orphan.error:
-            result["error"] = orphan.error
-        return self._with_health(result, None)
-
     def _supervised_pid(self) -> int | None:
         return self.client.process_info(self.name)["pid"] or None
-
-    def _pid_port(self, pid: int) -> int | None:
-        """The port a live process was started with, from its own command line."""
-        known = self._pid_port_seen
-        if known[0] == pid:
-            return known[1]
-        cmdline = command_line(pid)
-        port = port_in_command(cmdline) if cmdline is not None else None
-        if port is not None:
-            # Not kept while None: forked by supervisord but not exec'd yet,
-            # that is still supervisord's command line.
-            self._pid_port_seen = (pid, port)
-        return port
 
     # -- lifecycle -------------------------------------------------------
 
@@ -203,7 +115,7 @@ class QbittorrentService:
             raise FsiError(Err.BUSY, "qBittorrent pid %d, left running by a supervisord that "
                            "died, %s" % (orphan.pid, orphan.error or "is stopping (saving "
                                          "resume data); try again once status says stopped"),
-                           self._describe_orphan(orphan))
+                           self.report.describe_orphan(orphan))
 
     def start(self, port: int | None = None) -> dict[str, Any]:
         """Start qBittorrent on ``port`` (default: the configured one); return status.
@@ -212,29 +124,6 @@ class QbittorrentService:
         """
         with self.exclusive():
             return self.start_locked(port, time.monotonic() + self.settings.start_timeout)
-
-    def start_if_chosen(self) -> None:
-        """Start qBittorrent if the admin's last choice was to run it and this
-        supervisord has not started it yet (it has just started: a reboot).
-
-        Runs in a thread of its own when the plugin starts; waits out another
-        start or stop (or a qBittorrent a dead supervisord left running, which
-        is stopping), and logs a failure.
-        """
-        deadline = time.monotonic() + self.settings.stop_grace + BUSY_RETRY_MARGIN
-        while True:
-            try:
-                info = self.state.fresh_info()
-                if self.choice.get() and info["state"] == ProcessStates.STOPPED \
-                        and not info["start"]:
-                    log.info("starting qBittorrent as it ran before supervisord stopped")
-                    self.start()
-                return
-            except FsiError as error:
-                if error.code != Err.BUSY or time.monotonic() > deadline:
-                    log.error("could not start qBittorrent as it ran before: %s", error)
-                    return
-            time.sleep(1)
 
     def restart(self) -> dict[str, Any]:
         """Stop and start again on the configured port, within one ``start_timeout``.
@@ -281,7 +170,7 @@ class QbittorrentService:
             info = self.state.fresh_info()
             if info["state"] != ProcessStates.RUNNING or info["pid"] != pid:
                 return None
-            port = self._pid_port(pid)
+            port = self.report.port_of(pid)
             self._send_stop(info, time.monotonic() + kill_after)
         on_signal("TERM")
         kill_at = time.monotonic() + kill_after
@@ -299,7 +188,7 @@ class QbittorrentService:
             info = self.state.fresh_info()
             if info["pid"] == pid:
                 raise FsiError(Err.TIMEOUT, "qBittorrent (pid %d) has not exited after "
-                               "SIGKILL" % pid, self.describe(info))
+                               "SIGKILL" % pid, self.report.describe(info))
             if info["state"] not in DOWN_STATES or self._stop_requests != stops:
                 return None
             return self.start_locked(port, deadline)
@@ -328,12 +217,12 @@ class QbittorrentService:
         if info["state"] == ProcessStates.STOPPING:
             raise FsiError(Err.BUSY, "qBittorrent is still stopping (saving resume "
                            "data); start it again once status says stopped",
-                           self.describe(info))
+                           self.report.describe(info))
         if port is None:
             port = self.config.port()
             if port is None:
                 raise FsiError(Err.NO_INPUT, "no port configured yet: pass params.port")
-        if info["state"] in UP_STATES and self._pid_port(info["pid"]) == port:
+        if info["state"] in UP_STATES and self.report.port_of(info["pid"]) == port:
             self.choice.set(True)
             return self._await_ready(port, deadline, {}, info["pid"])
         self._check_port(port)
@@ -345,8 +234,7 @@ class QbittorrentService:
                 self.stop_locked(deadline)
             # qBittorrent is stopped here: its config may be edited. A profile
             # deleted behind its back gets the preset before anything else.
-            if seed_preset(profile_config(self.settings.profile),
-                           template(PRESETS[self.settings.network])):
+            if seed_profile(self.settings):
                 try:
                     hand_profile_to_user(self.settings)
                 except ValueError as exc:  # FSI_QBT_USER cannot own it
@@ -385,7 +273,7 @@ class QbittorrentService:
         """Stop and wait for the exit until ``deadline`` (9998 after); hold :meth:`exclusive`."""
         info = self.state.fresh_info()
         pid = info["pid"] or None
-        port = self._pid_port(pid) if pid else None
+        port = self.report.port_of(pid) if pid else None
         if info["state"] in UP_STATES + (ProcessStates.BACKOFF,):
             self._send_stop(info, deadline)
 
@@ -410,7 +298,7 @@ class QbittorrentService:
             # and would then run on until supervisord's SIGKILL after the
             # grace. Its Web UI opens once that loop runs: SIGTERM after that.
             def can_quit() -> bool:
-                port = self._pid_port(pid)
+                port = self.report.port_of(pid)
                 return exited(pid) or (port is not None and listening(port, pid))
 
             self.state.wait_until(can_quit, min(deadline, time.monotonic() + STARTUP_WINDOW))
@@ -453,10 +341,10 @@ class QbittorrentService:
             self._cancel_retries()
             raise FsiError(Err.FAILED, "qBittorrent did not start: %s" % reason, self.status())
         if info["state"] in UP_STATES and listening(port, info["pid"] or None):
-            return self.describe(info)
+            return self.report.describe(info)
         raise FsiError(Err.TIMEOUT, "qBittorrent runs but its Web UI did not listen on port "
                        "%d in the %.1f s this request could wait; status shows how it goes on"
-                       % (port, time.monotonic() - began), self.describe(info))
+                       % (port, time.monotonic() - began), self.report.describe(info))
 
     def _cancel_retries(self) -> None:
         # Best effort: the caller's "did not start" is the answer that matters.

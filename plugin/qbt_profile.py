@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from plugin.atomic import write_atomically
+from plugin.conf_text import PRESETS, template
 from plugin.errors import Err, FsiError
 from plugin.ini_text import decode, encode, read_value, section_name, write_values
 from plugin.settings import Settings
@@ -205,6 +206,11 @@ def seed_preset(config: Path, preset: str) -> bool:
         raise FsiError(Err.SAVE, "cannot write qBittorrent's config %s: %s"
                        % (config, exc.strerror or exc)) from None
     return True
+
+
+def seed_profile(settings: Settings) -> bool:
+    """Give qBittorrent's config the settings of the network preset it lacks; True if it wrote."""
+    return seed_preset(profile_config(settings.profile), template(PRESETS[settings.network]))
 
 
 def hand_profile_to_user(settings: Settings) -> None:

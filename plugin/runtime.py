@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from plugin.atomic import write_atomically
 from plugin.auth import PasswordFile
-from plugin.conf_text import PRESETS, ConfTexts, render, template
-from plugin.qbt_profile import (WebuiCredentials, hand_profile_to_user, profile_config,
-                                 seed_preset)
+from plugin.conf_text import ConfTexts, render
+from plugin.qbt_profile import WebuiCredentials, hand_profile_to_user, seed_profile
 from plugin.settings import Settings
 
 
@@ -29,7 +28,7 @@ def prepare_home(settings: Settings, texts: ConfTexts | None = None) -> str | No
     # since existing files are never overwritten.
     if not settings.program_conf.exists():
         write_atomically(settings.program_conf, texts.program.encode(), 0o644)
-    if seed_preset(profile_config(settings.profile), template(PRESETS[settings.network])):
+    if seed_profile(settings):
         # A fresh profile has no qBittorrent running on it: the one safe moment
         # besides a plugin start to give it known Web UI credentials, so that
         # a first `supervisorctl start qbittorrent` gets them too.

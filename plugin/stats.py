@@ -96,6 +96,23 @@ class TransferStats:
         self._clock = clock
         self._shared = SharedAnswer(share_for, clock)
 
+    def of_status(self, status: dict[str, Any],
+                  login: Callable[[], tuple[str, str]]) -> dict[str, Any]:
+        """The figures of the qBittorrent ``status`` describes, as ``stats`` answers them.
+
+        Stopped: ``{"running": false}`` alone. Running but its Web API silent
+        or refusing the plugin's login: FsiError 9971 with ``running: true``.
+        """
+        if not status["running"]:
+            return {"running": False}
+        try:
+            if status["port"] is None:
+                raise FsiError(Err.OFFLINE, "qBittorrent runs but its Web UI port is unknown")
+            return {"running": True, **self.read(status["port"], status["pid"], login)}
+        except FsiError as error:
+            error.results = {"running": True}
+            raise
+
     def read(self, port: int, pid: int | None,
              login: Callable[[], tuple[str, str]]) -> dict[str, Any]:
         """``download_speed``, ``upload_speed``, ``downloaded``, ``uploaded``, ``torrents``,

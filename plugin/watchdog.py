@@ -262,6 +262,6 @@ def start_watchdog(service: QbittorrentService) -> Watchdog | None:
         log.info("watchdog off (FSI_WATCHDOG_INTERVAL=0)")
         return None
     watchdog = Watchdog.for_service(service)
-    service.health = watchdog.report
+    service.report.health = watchdog.report
     watchdog.start(settings.home / ("%s-watchdog.lock" % settings.program))
     return watchdog

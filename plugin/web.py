@@ -14,6 +14,7 @@ from typing import Any
 import bottle
 
 from plugin.auth import Authenticator, PasswordFile
+from plugin.autostart import start_if_chosen
 from plugin.backup_service import BackupService
 from plugin.commands import Call, CommandTable
 from plugin.errors import Err, FsiError
@@ -132,7 +133,7 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
                              settings.token_max, settings.lockout_window)
         service = QbittorrentService(settings)
         commands = CommandTable(service, auth, BackupService(service))
-        threading.Thread(target=service.start_if_chosen, name="fsi-autostart",
+        threading.Thread(target=start_if_chosen, args=(service,), name="fsi-autostart",
                          daemon=True).start()
         start_watchdog(service)
     app = FsiBottle()

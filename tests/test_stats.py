@@ -280,3 +280,26 @@ def test_a_new_save_path_shows_within_its_max_age_even_on_the_same_free_space(ap
 def test_free_space_qbittorrent_cannot_tell_is_null(api, stats):
     api.server_state["free_space_on_disk"] = -1
     assert read(stats, target_of(api))["free_space"] is None
+
+
+def status_of(running: bool, port: int | None) -> dict:
+    return {"running": running, "pid": 4242 if running else None, "port": port}
+
+
+def test_a_stopped_qbittorrent_has_no_figures_and_is_not_asked(stats):
+    assert stats.of_status(status_of(False, None), lambda: pytest.fail("asked")) == \
+        {"running": False}
+
+
+def test_a_running_qbittorrent_adds_its_figures_to_running(api, stats):
+    target = target_of(api)
+    answer = stats.of_status(status_of(True, api.port), lambda: (api.username, api.password))
+    assert answer == {"running": True, **read(stats, target)}
+
+
+@pytest.mark.parametrize("port", [None, "silent"])
+def test_a_running_qbittorrent_without_figures_is_9971_saying_it_runs(stats, port):
+    status = status_of(True, free_port() if port else None)
+    with pytest.raises(FsiError) as raised:
+        stats.of_status(status, lambda: ("admin", "secret"))
+    assert (raised.value.code, raised.value.results) == (Err.OFFLINE, {"running": True})

@@ -51,6 +51,12 @@ class DummyState:
         return False
 
 
+class DummyReport:
+    """Where the watchdog hooks its status fields in."""
+
+    health: Callable[[int | None], dict[str, Any]] | None = None
+
+
 class DummyService:
     """qBittorrent as ``status`` tells it; a restart replaces its pid, as the real one does."""
 
@@ -59,7 +65,7 @@ class DummyService:
         self.pid = 100
         self.port = 8080
         self.settings = Settings(home=Path("/nonexistent"))
-        self.health: Callable[[int | None], dict[str, Any]] | None = None
+        self.report = DummyReport()
         self.busy = False  # another start/stop holds the lock
         self.ignores_term = False
         self.asked_to_restart: list[int] = []
@@ -237,7 +243,7 @@ def test_interval_zero_turns_the_watchdog_off():
     service = DummyService()
     service.settings = Settings(home=Path("/nonexistent"), watchdog_interval=0)
     assert start_watchdog(service) is None  # type: ignore[arg-type]
-    assert service.health is None
+    assert service.report.health is None
 
 
 class CountingService(DummyService):

@@ -25,14 +25,14 @@ import urllib.parse
 import xmlrpc.client
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from supervisor.xmlrpc import SupervisorTransport
 
 from plugin.conf_text import PRESETS, template
 from plugin.qbt_profile import profile_config
 from plugin.stats import SHARE_FOR
-from tests.stack import Stack, accepting, free_port, wait_for, webui_client
+from tests.stack import Stack, accepting, free_port, terminate, wait_for, webui_client
 from tests.torrents import dataless_torrent
 
 #: Targets: (figure, operator, bound).
@@ -64,9 +64,9 @@ def timed(action: Callable[[], Any]) -> float:
 class FsiClient:
     """FSI over HTTP with a new connection per request, as a NAS page does."""
 
-    def __init__(self, stack: Stack) -> None:
-        self.port = stack.port
-        self.token = stack.login()
+    def __init__(self, port: int, token: str = "") -> None:
+        self.port = port
+        self.token = token
 
     def body(self, cmd: str, **params: Any) -> bytes:
         return json.dumps({"cmd": cmd, "token": self.token, "params": params}).encode()
@@ -85,6 +85,58 @@ class FsiClient:
         if answer["err"] != 0:
             raise RuntimeError("%s failed: %s" % (cmd, answer))
         return answer
+
+
+#: The baseline of the pollers: waitress alone, answering one fixed FSI answer.
+BARE_WAITRESS = """
+import sys, waitress
+ANSWER = b'{"err": 0, "msg": "ok", "results": {"running": true, "state": "running"}}'
+def app(environ, start_response):
+    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(ANSWER)))])
+    return [ANSWER]
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=int(sys.argv[2]),
+               _quiet=True)
+"""
+
+
+class BareServer(NamedTuple):
+    process: subprocess.Popen
+    port: int
+
+
+def bare_waitress(threads: int) -> BareServer:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", BARE_WAITRESS, str(port), str(threads)])
+    until_accepting(port)
+    return BareServer(process, port)
+
+
+def poll_rate(client: "FsiClient", body: bytes, seconds: float) -> tuple[float, int]:
+    """Answers per second of POLLERS threads posting ``body`` for ``seconds``, and failures."""
+    counts = [0] * POLLERS
+    errors: list[str] = []
+    stop_at = time.monotonic() + seconds
+
+    def poll(index: int) -> None:
+        while time.monotonic() < stop_at:
+            try:
+                answer = client.post(body)
+            except OSError as exc:
+                errors.append(repr(exc))
+                continue
+            if answer["err"] != 0:
+                errors.append(answer["msg"])
+            counts[index] += 1
+
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=poll, args=(i,)) for i in range(POLLERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 60)
+    return sum(counts) / (time.perf_counter() - begin), len(errors)
 
 
 class DirectWebApi:
@@ -118,7 +170,7 @@ class Bench:
     def __init__(self, stack: Stack, rounds: int) -> None:
         self.stack = stack
         self.rounds = rounds
-        self.fsi = FsiClient(stack)
+        self.fsi = FsiClient(stack.port, stack.login())
         self.rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=SupervisorTransport(
             serverurl="unix://%s" % (stack.home / "supervisor.sock")))
         self.bare_profile = Path(tempfile.mkdtemp(prefix="fsi-bench-"))
@@ -207,31 +259,27 @@ class Bench:
                             raw_status=statistics.median(raw),
                             ctl_status=statistics.median(ctl))
 
-    def pollers(self, seconds: float = 5.0) -> None:
+    def pollers(self, seconds: float = 5.0, slices: int = 4) -> None:
+        """16 pollers on FSI status, and on a bare waitress answering a fixed JSON.
+
+        The bare waitress, with the plugin's thread count, is the baseline:
+        what the web server alone allows on this machine. Both are measured
+        in alternating slices, so that they see the same load.
+        """
         body = self.fsi.body("status")
-        counts = [0] * POLLERS
-        errors: list[str] = []
-        stop_at = time.monotonic() + seconds
-
-        def poll(index: int) -> None:
-            while time.monotonic() < stop_at:
-                try:
-                    answer = self.fsi.post(body)
-                except OSError as exc:
-                    errors.append(repr(exc))
-                    continue
-                if answer["err"] != 0:
-                    errors.append(answer["msg"])
-                counts[index] += 1
-
-        begin = time.perf_counter()
-        threads = [threading.Thread(target=poll, args=(i,)) for i in range(POLLERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(seconds + 60)
-        elapsed = time.perf_counter() - begin
-        self.figures.update(pollers_rate=sum(counts) / elapsed, pollers_errors=len(errors))
+        fsi_rates, bare_rates, errors = [], [], 0
+        bare = bare_waitress(self.stack.settings.threads)
+        try:
+            bare_client = FsiClient(bare.port)
+            for _ in range(slices):
+                bare_rates.append(poll_rate(bare_client, body, seconds / slices)[0])
+                rate, failed = poll_rate(self.fsi, body, seconds / slices)
+                fsi_rates.append(rate)
+                errors += failed
+        finally:
+            terminate(bare.process)
+        self.figures.update(pollers_rate=statistics.mean(fsi_rates), pollers_errors=errors,
+                            bare_pollers_rate=statistics.mean(bare_rates))
 
     def memory(self, requests: int = 10_000) -> None:
         pid = self.rpc.supervisor.getProcessInfo("qbittorrent-fsi")["pid"]
@@ -351,7 +399,8 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, float | None, str, bool
          f["fsi_status"] / f["ctl_status"], "", None),
         ("%d pollers, status/s" % POLLERS, "%d/s, %d errors" % (f["pollers_rate"],
                                                                 f["pollers_errors"]),
-         "", None, ">= %d/s, 0 errors" % POLLERS_MIN_RATE,
+         "bare waitress %d/s" % f["bare_pollers_rate"],
+         f["pollers_rate"] / f["bare_pollers_rate"], ">= %d/s, 0 errors" % POLLERS_MIN_RATE,
          f["pollers_rate"] >= POLLERS_MIN_RATE and f["pollers_errors"] == 0),
         ("plugin RSS", "%.1f MB" % f["rss"], "", None, "<= %.0f MB" % RSS_MAX_MB,
          f["rss"] <= RSS_MAX_MB),

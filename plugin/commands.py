@@ -7,8 +7,6 @@ one, one method of the service.
 """
 from __future__ import annotations
 
-import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -16,6 +14,7 @@ from plugin.auth import Authenticator
 from plugin.backup_service import BackupService
 from plugin.backups import parse_name
 from plugin.errors import Err, FsiError
+from plugin.hostnames import url_host
 from plugin.lifecycle import QbittorrentService
 from plugin.protocol import FsiRequest
 from plugin.qbt_profile import PASSWORD_LENGTH, USERNAME_PATTERN
@@ -24,9 +23,6 @@ MAX_LOG_LINES = 1000
 DEFAULT_LOG_LINES = 100
 #: ``log`` sources: qBittorrent's own log file, or what supervisord captured.
 LOG_SOURCES = ("qbittorrent", "stdout", "stderr")
-#: A DNS name (RFC 1123 labels), as a ``Host`` header may carry one.
-_DNS_NAME = re.compile(r"(?=.{1,253}\.?\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-                       r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?\Z")
 #: The longest ``stop`` wait: a NAS page's request times out soon after.
 MAX_STOP_WAIT = 18
 
@@ -255,19 +251,9 @@ def _add_webui_url(status: dict[str, Any], host: str) -> dict[str, Any]:
     The host comes from the request's ``Host`` header, so only a DNS name or
     an IP literal is used: anything else never reaches a page as a link.
     """
-    url_host = _url_host(host or "127.0.0.1")
-    if status.get("port") and url_host is not None:
-        status["webui_url"] = "http://%s:%d/" % (url_host, status["port"])
+    link_host = url_host(host or "127.0.0.1")
+    if status.get("port") and link_host is not None:
+        status["webui_url"] = "http://%s:%d/" % (link_host, status["port"])
     else:
         status["webui_url"] = None
     return status
-
-
-def _url_host(host: str) -> str | None:
-    """``host`` as a URL's host part (IPv6 in brackets), or None if it is neither name nor IP."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host if _DNS_NAME.match(host) else None
-    # A zone id (fe80::1%eth0) is percent-encoded in a URL.
-    return "[%s]" % str(address).replace("%", "%25") if address.version == 6 else str(address)

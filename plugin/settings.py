@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping
 
 from waitress.adjustments import KNOWN_PROXY_HEADERS
 
+from plugin.hostnames import host_key
+
 ENV_PREFIX = "FSI_"
 #: Where an installed plugin keeps its runtime directory.
 DEFAULT_HOME = Path("/var/lib/qbittorrent-fsi")
@@ -82,6 +84,16 @@ def _as_proxy_headers(value: str) -> str:
     if "forwarded" in names and len(names) > 1:
         raise ValueError("trust either forwarded or x-forwarded-* headers, not both")
     return " ".join(names)
+
+
+def _as_host_names(value: str) -> str:
+    """DNS names or IP addresses separated by spaces or commas, each in its one form."""
+    names = value.replace(",", " ").split()
+    keys = [host_key(name) for name in names]
+    bad = [name for name, key in zip(names, keys) if key is None]
+    if bad:
+        raise ValueError("not a DNS name or IP address: %s" % ", ".join(map(repr, bad)))
+    return " ".join(dict.fromkeys(keys))  # type: ignore[arg-type]
 
 
 def _as_keep(value: str) -> int:
@@ -159,6 +171,9 @@ class Settings:
     trusted_proxy: str = ""
     #: Which of that proxy's headers to trust (waitress' names).
     trusted_proxy_headers: str = "x-forwarded-for x-forwarded-host x-forwarded-proto"
+    #: The names the plugin answers FSI requests to, by the request's ``Host``
+    #: (a defence against DNS rebinding); empty: any.
+    allowed_hosts: str = ""
     #: Seconds between two checks of a running qBittorrent's Web UI; 0 turns
     #: the watchdog off.
     watchdog_interval: float = 30.0
@@ -262,6 +277,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "max_header_size": _as_count,
     "trusted_proxy": _as_proxy_address,
     "trusted_proxy_headers": _as_proxy_headers,
+    "allowed_hosts": _as_host_names,
     "watchdog_interval": _as_check_interval,
     "watchdog_failures": _as_count,
     "watchdog_kill_after": _as_seconds,

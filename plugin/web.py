@@ -18,6 +18,7 @@ from plugin.autostart import start_if_chosen
 from plugin.backup_service import BackupService
 from plugin.commands import Call, CommandTable
 from plugin.errors import Err, FsiError
+from plugin.hostnames import host_key
 from plugin.lifecycle import QbittorrentService
 from plugin.page import install_page
 from plugin.rpc_client import SupervisorFault
@@ -90,6 +91,18 @@ def _refuse_cross_site(environ: dict[str, Any]) -> None:
                        "not this plugin's page" % source[:100])
 
 
+def _refuse_unknown_host(host: str, allowed: frozenset[str]) -> None:
+    """Refuse a request to a name the admin did not allow (9972), when they listed any.
+
+    A page whose DNS name an attacker points at the NAS (DNS rebinding) is
+    of the same origin as the plugin for the browser: only its name, in
+    ``Host``, tells it apart.
+    """
+    if allowed and host_key(host) not in allowed:
+        raise FsiError(Err.REQUEST_FAILED, "request refused: the host %r is not one of "
+                       "FSI_ALLOWED_HOSTS" % host[:100])
+
+
 def as_fsi_error(exc: BaseException) -> FsiError:
     """The FSI form of any failure that reached the web layer."""
     if isinstance(exc, FsiError):
@@ -137,15 +150,17 @@ def create_app(settings: Settings, commands: CommandTable | None = None) -> bott
                          daemon=True).start()
         start_watchdog(service)
     app = FsiBottle()
+    allowed_hosts = frozenset(settings.allowed_hosts.split())
 
     @app.post(ENDPOINT)
     def endpoint() -> bottle.HTTPResponse:
         environ = bottle.request.environ
         try:
+            host = _caller_host(environ)
+            _refuse_unknown_host(host, allowed_hosts)
             _refuse_cross_site(environ)
             request = decode_request(_read_body(environ), environ.get("CONTENT_TYPE", ""))
-            results = commands.dispatch(Call(request, environ.get("REMOTE_ADDR", ""),
-                                             _caller_host(environ)))
+            results = commands.dispatch(Call(request, environ.get("REMOTE_ADDR", ""), host))
             body = encode_answer(Err.SUCCEED, "ok", results)
         except Exception as exc:  # a failed command is an FSI answer, not an error page
             body = encode_error(as_fsi_error(exc))

@@ -98,6 +98,17 @@ def test_the_webui_url_never_carries_a_hostile_host_header(stack):
         "http://[::1]:%d/" % port
 
 
+def test_a_rebound_name_is_refused_when_the_admin_lists_the_nas_names():
+    named = Stack({"FSI_ALLOWED_HOSTS": "nas.local 127.0.0.1"}).start()
+    try:
+        named.login()  # on 127.0.0.1
+        assert status_with_host(named, "nas.local:%d" % named.port)["err"] == 0
+        refused = status_with_host(named, "rebound.example:%d" % named.port)
+        assert refused["err"] == Err.REQUEST_FAILED and "FSI_ALLOWED_HOSTS" in refused["msg"]
+    finally:
+        named.close()
+
+
 def test_restarts_on_an_ephemeral_port_never_see_a_listener_that_is_not_there(stack,
                                                                                stopped_after):
     port = free_port(ephemeral=True)

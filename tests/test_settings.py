@@ -33,6 +33,12 @@ def test_proxy_settings_are_normalized_as_waitress_compares_them():
     assert Settings().trusted_proxy == ""
 
 
+def test_allowed_hosts_are_kept_in_the_form_requests_are_compared_in():
+    settings = Settings.from_env({"FSI_ALLOWED_HOSTS": "NAS.local., [::1] 0:0::1,192.168.1.2"})
+    assert settings.allowed_hosts == "nas.local ::1 192.168.1.2"
+    assert Settings().allowed_hosts == ""
+
+
 def test_the_watchdog_is_on_by_default_and_zero_turns_it_off():
     assert (Settings().watchdog_interval, Settings().watchdog_failures,
             Settings().watchdog_kill_after) == (30, 3, 60)
@@ -62,6 +68,8 @@ def test_the_watchdog_is_on_by_default_and_zero_turns_it_off():
     ({"FSI_WATCHDOG_KILL_AFTER": "soon"}, "FSI_WATCHDOG_KILL_AFTER"),
     ({"FSI_BACKUP_KEEP": "1"}, "FSI_BACKUP_KEEP"),
     ({"FSI_BACKUP_KEEP": "ten"}, "FSI_BACKUP_KEEP"),
+    ({"FSI_ALLOWED_HOSTS": "nas.local evil.example/x"}, "'evil.example/x'"),
+    ({"FSI_ALLOWED_HOSTS": "*.local"}, "FSI_ALLOWED_HOSTS"),
 ])
 def test_typos_and_bad_values_are_refused(env, word):
     with pytest.raises(ValueError) as caught:

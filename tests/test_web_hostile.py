@@ -11,7 +11,7 @@ from plugin.errors import Err
 from plugin.server import create_server
 from plugin.settings import Settings
 from plugin.web import MAX_BODY
-from tests.local_server import PASSWORD, fsi
+from tests.local_server import PASSWORD, LocalServer, fsi
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +168,35 @@ def test_a_foreign_page_is_refused_before_any_password_check(server, header):
     assert login_from(server, own, PASSWORD)["err"] == Err.SUCCEED
     assert login_from(server, {"Referer": "http://127.0.0.1:%s/" % server.port},
                       PASSWORD)["err"] == Err.SUCCEED
+
+
+@pytest.fixture(scope="module")
+def named_server(tmp_path_factory):
+    """The plugin answering only to the names nas.local and ::1."""
+    running = LocalServer(tmp_path_factory.mktemp("named"), allowed_hosts="nas.local ::1")
+    yield running
+    running.close()
+
+
+def login_to(server, host: str, password: str) -> dict:
+    body = json.dumps({"cmd": "login", "params": {"username": "admin", "password": password}})
+    return fsi(server.request("POST", body.encode(), headers={"Host": host}))
+
+
+@pytest.mark.parametrize("host", ["rebound.example:8086", "127.0.0.1", "nas.local.evil.example",
+                                  "[::2]:8086", "\"><script>"])
+def test_a_name_the_admin_did_not_allow_is_refused_before_any_password_check(named_server,
+                                                                            host):
+    for _ in range(LOCKOUT_FAILURES + 1):
+        answer = login_to(named_server, host, "wrong")
+        assert answer["err"] == Err.REQUEST_FAILED and "FSI_ALLOWED_HOSTS" in answer["msg"]
+    # None of those counted: the admin, on an allowed name, still logs in.
+    assert login_to(named_server, "NAS.local:%s" % named_server.port, PASSWORD)["err"] == 0
+    assert login_to(named_server, "[::1]:%s" % named_server.port, PASSWORD)["err"] == 0
+
+
+def test_without_allowed_hosts_every_name_is_served(server):
+    assert login_to(server, "rebound.example:8086", PASSWORD)["err"] == Err.SUCCEED
 
 
 def test_every_waitress_drops_a_client_s_forwarded_headers_without_a_warning():

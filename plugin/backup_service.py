@@ -55,7 +55,8 @@ class BackupService:
             info = self.service.state.fresh_info()
             if info["state"] == ProcessStates.STOPPING:
                 raise FsiError(Err.BUSY, "qBittorrent is still stopping (saving resume data); "
-                               "restore once status says stopped", self.service.report.describe(info))
+                               "restore once status says stopped",
+                               self.service.report.describe(info))
             was_running = info["state"] in UP_STATES
             if was_running or info["state"] == ProcessStates.BACKOFF:
                 try:
@@ -69,19 +70,23 @@ class BackupService:
             except FsiError as error:
                 with contextlib.suppress(FsiError, SupervisorFault):
                     if was_running:  # as it was: running on its port
-                        self.service.start_locked(None, time.monotonic() + self.service.settings.start_timeout)
+                        self._start_locked()
                     error.results = self.service.status()
                 raise
             done = {"restored": name, "undo": undo, "torrents": source.facts.torrents}
             if not was_running:
                 return {**self.service.status(), **done}
             try:
-                status = self.service.start_locked(None, time.monotonic() + self.service.settings.start_timeout)
+                status = self._start_locked()
             except FsiError as error:
                 raise FsiError(error.code, "restored %s (restore %s undoes it), but qBittorrent "
                                "did not start again: %s" % (name, undo, error.msg),
                                error.results) from None
             return {**status, **done}
+
+    def _start_locked(self) -> dict[str, Any]:
+        return self.service.start_locked(
+            None, time.monotonic() + self.service.settings.start_timeout)
 
     def _backup(self, kind: str, consistent: bool, keep_also: tuple[str, ...] = ()
                 ) -> dict[str, Any]:

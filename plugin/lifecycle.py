@@ -1,12 +1,12 @@
 """Starting, stopping and restarting qBittorrent through supervisord, and their waits.
 
 supervisord owns the process; this module only asks it to act and reads its
-answers (what ``status`` says of them is :mod:`plugin.status`). Lifecycle operations (start, stop, restart) are serialized by one
-lock: a request that cannot get it within ``busy_wait`` answers 9992 rather
-than queueing behind a stop that may take minutes. A qBittorrent that a
-dead supervisord left running on the profile (:mod:`plugin.orphans`) is
-stopped first; until it is gone, status reports it and lifecycle requests
-answer 9992.
+answers (what ``status`` makes of them is :mod:`plugin.status`). Lifecycle
+operations (start, stop, restart) are serialized by one lock: a request that
+cannot get it within ``busy_wait`` answers 9992 rather than queueing behind
+a stop that may take minutes. A qBittorrent that a dead supervisord left
+running on the profile (:mod:`plugin.orphans`) is stopped first; until it
+is gone, status reports it and lifecycle requests answer 9992.
 """
 from __future__ import annotations
 

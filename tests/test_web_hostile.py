@@ -195,6 +195,14 @@ def test_a_name_the_admin_did_not_allow_is_refused_before_any_password_check(nam
     assert login_to(named_server, "[::1]:%s" % named_server.port, PASSWORD)["err"] == 0
 
 
+def test_a_request_without_a_host_is_refused_when_names_are_allowed(named_server):
+    body = json.dumps({"cmd": "login", "params": {"username": "admin", "password": PASSWORD}})
+    answer = raw_fsi(named_server.send_bytes(
+        b"POST /include/index.php HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(body), body.encode())))
+    assert answer["err"] == Err.REQUEST_FAILED and "FSI_ALLOWED_HOSTS" in answer["msg"]
+
+
 def test_without_allowed_hosts_every_name_is_served(server):
     assert login_to(server, "rebound.example:8086", PASSWORD)["err"] == Err.SUCCEED
 
